@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 
@@ -45,9 +44,6 @@ async def serve(port: int, nodes: int, kubeconfig_out: str | None) -> int:
         return 0
     finally:
         await server.stop()
-        if kubeconfig_out and os.path.exists(kubeconfig_out):
-            # The token dies with the server; a stale kubeconfig would only confuse.
-            os.unlink(kubeconfig_out)
 
 
 def run_demo_command(argv: Sequence[str]) -> int:
