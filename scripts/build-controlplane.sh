@@ -24,7 +24,7 @@
 #   --check          exit 0 if every binary is present and pinned, 1 otherwise (no build)
 set -euo pipefail
 
-K8S_VERSION="${KWATCH_K8S_VERSION:-v1.37.2}"
+K8S_VERSION="${KWATCH_K8S_VERSION:-v1.36.1}"
 ETCD_VERSION="${KWATCH_ETCD_VERSION:-v3.6.16}"
 CACHE_ROOT="${KWATCH_CP_CACHE:-${HOME}/.cache/kwatch/controlplane}"
 OUT="${CACHE_ROOT}/${K8S_VERSION}"

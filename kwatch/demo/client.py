@@ -280,3 +280,64 @@ class Informer:
         # The server already filters by selector; this only guards fixed namespaces.
         ns = self.kind.fixed_namespace
         return ns is None or obj.get("metadata", {}).get("namespace") == ns
+
+
+def _materialize(cfg_dir: str, base: str, entry: Mapping[str, Any], key: str) -> str | None:
+    """Path of a kubeconfig credential given as `key` (file) or `key-data` (base64)."""
+    import base64
+    import os
+    import tempfile
+
+    if entry.get(f"{key}-data"):
+        fd, path = tempfile.mkstemp(prefix=f"kwatch-{key}-", suffix=".pem")
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(entry[f"{key}-data"]))
+        return path
+    if entry.get(key):
+        return os.path.join(cfg_dir, str(entry[key])) if base else str(entry[key])
+    return None
+
+
+def client_from_kubeconfig(
+    kubeconfig: str | Mapping[str, Any], *, user_agent: str, context: str | None = None
+) -> KubeClient:
+    """Build a KubeClient (own aiohttp session) from a kubeconfig path or dict.
+
+    Supports what the demo and the test control plane hand out: CA (file or data), bearer
+    token, client certificate + key. Call `await client.session.close()` when done.
+    """
+    import os
+    import ssl
+
+    if isinstance(kubeconfig, str):
+        import yaml  # kubernetes_asyncio depends on PyYAML
+
+        with open(kubeconfig) as f:
+            cfg: Mapping[str, Any] = yaml.safe_load(f)
+        cfg_dir = os.path.dirname(os.path.abspath(kubeconfig))
+    else:
+        cfg, cfg_dir = kubeconfig, ""
+    ctx_name = context or cfg["current-context"]
+    ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
+    cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
+    user: Mapping[str, Any] = next(
+        (u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {}
+    )
+    server = str(cluster["server"])
+    ssl_ctx: ssl.SSLContext | bool = False
+    if server.startswith("https"):
+        ca = _materialize(cfg_dir, cfg_dir, cluster, "certificate-authority")
+        if cluster.get("insecure-skip-tls-verify"):
+            ssl_ctx = False
+        else:
+            ssl_ctx = ssl.create_default_context(cafile=ca)
+        cert = _materialize(cfg_dir, cfg_dir, user, "client-certificate")
+        key = _materialize(cfg_dir, cfg_dir, user, "client-key")
+        if cert and key and isinstance(ssl_ctx, ssl.SSLContext):
+            ssl_ctx.load_cert_chain(cert, key)
+    headers: dict[str, str] = {}
+    if user.get("token"):
+        headers["Authorization"] = f"Bearer {user['token']}"
+    connector = aiohttp.TCPConnector(ssl=ssl_ctx, limit=64)
+    session = aiohttp.ClientSession(connector=connector)
+    return KubeClient(server, session, headers=headers, user_agent=user_agent)
