@@ -52,7 +52,7 @@ class KubeClient:
         self.base_url = base_url.rstrip("/")
         self.session = session
         # The API server attributes writes to the User-Agent's first token (managedFields).
-        self.headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
+        self.headers = {"Accept": "application/json", **(headers or {}), "User-Agent": user_agent}
 
     def with_user_agent(self, user_agent: str) -> KubeClient:
         return KubeClient(self.base_url, self.session, headers=self.headers, user_agent=user_agent)
