@@ -68,6 +68,7 @@ TEMPLATE_GENERATION_LABEL = "pod-template-generation"
 TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
 # kube-controller-manager's burstReplicas for DaemonSets.
 BURST_REPLICAS = 250
+_MAX_FAILED_BACKOFF = 900.0
 
 
 @register
@@ -81,6 +82,8 @@ class DaemonSetController(Controller):
         self.nodes = self.informer(NODE, self._on_node)
         self.revisions = RevisionStore(self.client)
         self.expectations = Expectations(self.clock)
+        # (set key, node) → (current delay, not before): failedPodsBackoff, 1 s to 15 min.
+        self._backoff: dict[tuple[str, str], tuple[float, float]] = {}
 
     # -- event handlers ------------------------------------------------------------------
 
@@ -205,6 +208,11 @@ class DaemonSetController(Controller):
                         continue
                     phase = (pod.get("status") or {}).get("phase")
                     if phase == "Failed":
+                        wait = self._failed_backoff(key, name)
+                        if wait > 0:
+                            # The kubelet keeps rejecting it: don't fight it in a hot loop.
+                            self.enqueue_after(key, wait)
+                            continue
                         self._event(
                             ds, "Warning", "FailedDaemonPod", "Delete",
                             f"Found failed daemon pod {meta(pod)['namespace']}/"
@@ -232,6 +240,16 @@ class DaemonSetController(Controller):
                                  and not meta(p).get("deletionTimestamp"))
         await self._sync_nodes(key, ds, to_delete, to_create, hash_)
         return bool(to_create or to_delete)
+
+    def _failed_backoff(self, key: str, node: str) -> float:
+        """Seconds to wait before deleting another failed pod on `node` (0: go ahead)."""
+        now = self.clock.now()
+        delay, not_before = self._backoff.get((key, node), (0.0, 0.0))
+        if now < not_before:
+            return not_before - now
+        delay = min(max(1.0, delay * 2), _MAX_FAILED_BACKOFF)
+        self._backoff[(key, node)] = (delay, now + delay)
+        return 0.0
 
     async def _sync_nodes(
         self, key: str, ds: JSON, to_delete: list[JSON], to_create: list[str], hash_: str

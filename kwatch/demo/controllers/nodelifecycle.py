@@ -27,13 +27,13 @@ import copy
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, ClassVar
 
 from kwatch.core.events import JSON, object_key
 from kwatch.core.kinds import NODE, POD, ResourceKind
 from kwatch.demo.client import ApiError, KubeClient
 from kwatch.demo.clock import Clock, parse_time
+from kwatch.demo.controllers._nodezones import TokenBucket, ZoneState, zone_key, zone_state
 from kwatch.demo.controllers._objects import meta, pod_condition, typed_copy
 from kwatch.demo.controllers._placement import (
     TAINT_DISK_PRESSURE,
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 
 NODE_LEASE = ResourceKind("Lease", "coordination.k8s.io", "v1", "leases",
                           fixed_namespace="kube-node-lease")
-ZONE_LABEL = "topology.kubernetes.io/zone"
-REGION_LABEL = "topology.kubernetes.io/region"
 EXCLUDE_DISRUPTION_LABEL = "node.kubernetes.io/exclude-disruption"
 
 # Condition → taint key, for the NoSchedule taints (doNoScheduleTaintingPass).
@@ -74,56 +72,8 @@ MONITOR_KEY = "monitor"
 TAINT_KEY = "taint"
 
 
-class ZoneState(Enum):
-    INITIAL = "Initial"
-    NORMAL = "Normal"
-    FULL_DISRUPTION = "FullDisruption"
-    PARTIAL_DISRUPTION = "PartialDisruption"
-
-
-def zone_key(node: Mapping[str, Any]) -> str:
-    labels = meta(node).get("labels") or {}
-    region, zone = labels.get(REGION_LABEL, ""), labels.get(ZONE_LABEL, "")
-    return f"{region}:\x00:{zone}" if region or zone else ""
-
-
 def noexecute_taint(key: str, now: str) -> JSON:
     return {"key": key, "effect": "NoExecute", "timeAdded": now}
-
-
-class _TokenBucket:
-    """flowcontrol's token bucket (burst 1): TryAccept never waits."""
-
-    def __init__(self, clock: Clock, qps: float) -> None:
-        self.clock = clock
-        self.qps = qps
-        self.tokens = 1.0
-        self.last = clock.now()
-
-    def swap(self, qps: float) -> None:
-        self._refill()
-        self.qps = qps
-
-    def _refill(self) -> None:
-        now = self.clock.now()
-        self.tokens = min(1.0, self.tokens + (now - self.last) * self.qps)
-        self.last = now
-
-    def try_accept(self) -> bool:
-        if self.qps <= 0:
-            return False
-        self._refill()
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    def wait(self) -> float | None:
-        """Seconds until the next token (None: never)."""
-        if self.qps <= 0:
-            return None
-        self._refill()
-        return max(0.0, (1.0 - self.tokens) / self.qps)
 
 
 @dataclass
@@ -171,8 +121,9 @@ class NodeLifecycleController(Controller):
         self._health: dict[str, _Health] = {}
         self._known: set[str] = set()
         self._zone_states: dict[str, ZoneState] = {}
-        self._limiters: dict[str, _TokenBucket] = {}
+        self._limiters: dict[str, TokenBucket] = {}
         self._taint_queue: dict[str, list[str]] = {}  # zone → node names, FIFO
+        self._retry_not_ready: set[str] = set()  # nodes whose pods aren't all marked yet
 
     def setup(self) -> None:
         self.nodes = self.informer(NODE, self._on_node)
@@ -219,12 +170,14 @@ class NodeLifecycleController(Controller):
                              f"Removing Node {name} from Controller")
             self._known.discard(name)
             self._health.pop(name, None)
+            self._retry_not_ready.discard(name)
             for queue in self._taint_queue.values():
                 if name in queue:
                     queue.remove(name)
         zone_conditions: dict[str, list[str]] = {}
         for name in sorted(nodes):
             node = nodes[name]
+            self._zone(node)  # zone labels may change after registration
             try:
                 observed, current = await self._update_health(node)
             except ApiError as e:
@@ -232,10 +185,19 @@ class NodeLifecycleController(Controller):
                 continue
             if not (meta(node).get("labels") or {}).get(EXCLUDE_DISRUPTION_LABEL):
                 zone_conditions.setdefault(zone_key(node), []).append(current)
-            await self._taint_based_eviction(nodes.get(name, node), observed)
+            await self._taint_based_eviction(node, observed)
             if current != "True" and observed == "True":
                 self._node_event(node, "NodeNotReady", f"Node {name} status is now: NodeNotReady")
-                await self._mark_pods_not_ready(name)
+                self._retry_not_ready.add(name)
+            if name in self._retry_not_ready and current != "True":
+                # Until every pod is marked: a failed write must not be forgotten, since
+                # the True → Unknown transition that triggered it is seen only once.
+                try:
+                    await self._mark_pods_not_ready(name)
+                except ApiError as e:
+                    log.info("node %s: marking pods NotReady failed, will retry: %s", name, e)
+                    continue
+            self._retry_not_ready.discard(name)
         await self._handle_disruption(zone_conditions, list(nodes.values()))
         if any(self._taint_queue.values()):
             self.enqueue(TAINT_KEY)
@@ -314,19 +276,10 @@ class NodeLifecycleController(Controller):
     def _zone(self, node: JSON) -> str:
         zone = zone_key(node)
         if zone not in self._limiters:
-            self._limiters[zone] = _TokenBucket(self.clock, self.eviction_rate)
+            self._limiters[zone] = TokenBucket(self.clock, self.eviction_rate)
             self._taint_queue[zone] = []
             self._zone_states.setdefault(zone, ZoneState.INITIAL)
         return zone
-
-    def _zone_state(self, statuses: list[str]) -> ZoneState:
-        ready = sum(1 for s in statuses if s == "True")
-        not_ready = len(statuses) - ready
-        if ready == 0 and not_ready > 0:
-            return ZoneState.FULL_DISRUPTION
-        if not_ready > 2 and not_ready / len(statuses) >= self.unhealthy_zone_threshold:
-            return ZoneState.PARTIAL_DISRUPTION
-        return ZoneState.NORMAL
 
     def _set_limiter(self, zone: str, size: int, state: ZoneState) -> None:
         if state is ZoneState.PARTIAL_DISRUPTION:
@@ -338,7 +291,8 @@ class NodeLifecycleController(Controller):
 
     async def _handle_disruption(self, zone_conditions: dict[str, list[str]],
                                  nodes: list[JSON]) -> None:
-        new = {z: self._zone_state(c) for z, c in zone_conditions.items()}
+        new = {z: zone_state(c, self.unhealthy_zone_threshold)
+               for z, c in zone_conditions.items()}
         for zone in list(self._zone_states):
             if zone not in new:
                 del self._zone_states[zone]
@@ -448,7 +402,10 @@ class NodeLifecycleController(Controller):
         guarded by the node's resourceVersion (taints have no merge key: the list is
         replaced, so a concurrent change must make us start over)."""
         drop = set(remove)
-        node = self.nodes.cache.get(node_name)
+        path = f"{NODE.collection_path()}/{node_name}"
+        # Read the node fresh, not from the informer: right after our own write the
+        # cache may still show the taints we just changed.
+        node = await self.client.get(path)
         for attempt in range(5):
             if node is None:
                 return
@@ -463,12 +420,12 @@ class NodeLifecycleController(Controller):
             patch = {"metadata": {"resourceVersion": meta(node)["resourceVersion"]},
                      "spec": {"taints": taints}}
             try:
-                await self.client.patch(f"{NODE.collection_path()}/{node_name}", patch)
+                await self.client.patch(path, patch)
                 return
             except ApiError as e:
                 if e.code != 409 or attempt == 4:
                     raise
-                node = await self.client.get(f"{NODE.collection_path()}/{node_name}")
+                node = await self.client.get(path)
 
     # -- NoSchedule taints ------------------------------------------------------------------
 

@@ -9,10 +9,14 @@ k8s.io/kubernetes/pkg/controller/history:
 - the revision's `data` is a strategic-merge patch that *replaces* `spec.template`
   (`{"spec": {"template": {..., "$patch": "replace"}}}`), serialised with sorted keys as
   Go's encoding/json does for maps;
-- the hash is FNV-32 of that data (plus the collision count), rendered as decimal and
-  mapped through the "safe" alphabet (no vowels, so no accidental words);
-- the name is `<parent>-<hash>`; two revisions with equal data are the same revision,
-  and a roll-back re-uses the old one by bumping its `revision` number;
+- the hash, rendered as decimal and mapped through the "safe" alphabet (no vowels, so no
+  accidental words), is FNV-1 of that data plus the collision count for a StatefulSet
+  (`hash_revision`), and the pod-template hash for a DaemonSet (`hash_template`);
+- the name is `<parent>-<hash>`; the revision carries the hash as its
+  `controller-revision-hash` label. A StatefulSet's pods carry the revision *name* in that
+  label, a DaemonSet's pods the bare hash — as on a real cluster;
+- two revisions with equal data are the same revision, and a roll-back re-uses the old
+  one by bumping its `revision` number;
 - history beyond `revisionHistoryLimit` is pruned, oldest first, never one in use.
 """
 

@@ -7,8 +7,9 @@ import asyncio
 from lab_cluster import Cluster, pod_status
 
 from kwatch.core.events import JSON
-from kwatch.core.kinds import DAEMONSET, NODE, POD
-from kwatch.demo.controllers.daemonset import DaemonSetController, target_node
+from kwatch.core.kinds import DAEMONSET, EVENT, NODE, POD
+from kwatch.demo.controllers._daemonutil import plan_rolling_update, should_run, target_node
+from kwatch.demo.controllers.daemonset import DaemonSetController
 from kwatch.demo.controllers.revisions import CONTROLLER_REVISION
 
 HASH = "controller-revision-hash"
@@ -203,3 +204,87 @@ async def test_rolling_update_replaces_one_node_at_a_time() -> None:
         assert sorted(replaced) == sorted(nodes)
         await wait_status(c, updatedNumberScheduled=3, numberReady=3, numberAvailable=3,
                           observedGeneration=2)
+
+
+async def test_failed_daemon_pod_is_replaced() -> None:
+    async with Cluster() as c:
+        c.server.add_nodes(1)
+        await c.start(DaemonSetController)
+        await c.create(DAEMONSET, daemonset())
+        first = (await wait_live(c, {"node-1"}))["node-1"]
+        await c.set_pod_status(first["metadata"]["name"],
+                               pod_status(ready=False, ip=None, phase="Failed"))
+
+        async def replaced() -> JSON | None:
+            p = (await live_pods(c)).get("node-1")
+            return p if p is not None and p["metadata"]["uid"] != first["metadata"]["uid"] \
+                else None
+        await c.wait_for(replaced, what="replacement of the failed pod")
+        assert await c.get(POD, first["metadata"]["name"]) is None
+
+        async def warned() -> list[JSON] | None:
+            evs = [e for e in await c.list(EVENT) if e["reason"] == "FailedDaemonPod"]
+            return evs or None
+        ev = (await c.wait_for(warned, what="FailedDaemonPod event"))[0]
+        assert ev["type"] == "Warning" and ev["regarding"]["kind"] == "DaemonSet"
+        assert ev["note"] == (f"Found failed daemon pod default/{first['metadata']['name']} "
+                              "on node node-1, will try to kill it")
+
+
+# -- pure decisions ---------------------------------------------------------------------
+
+def _node(name: str, labels: dict[str, str] | None = None,
+          taints: list[JSON] | None = None) -> JSON:
+    return {"metadata": {"name": name, "labels": labels or {}},
+            "spec": {"taints": taints or []}}
+
+
+def _pod(name: str, hash_: str, *, ready: bool = True) -> JSON:
+    return {"metadata": {"name": name, "labels": {HASH: hash_},
+                         "creationTimestamp": f"2025-01-01T00:00:0{len(name) % 10}Z"},
+            "spec": {}, "status": pod_status(ready=ready, ip="10.0.0.1")}
+
+
+def test_should_run_follows_selectors_and_taints() -> None:
+    ds = daemonset()
+    ds["spec"]["template"]["spec"]["nodeSelector"] = {"disk": "ssd"}
+    assert should_run(_node("a", {"disk": "hdd"}), ds) == (False, False)
+    assert should_run(_node("a", {"disk": "ssd"}), ds) == (True, True)
+    cordoned = [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+                {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]
+    # Daemons tolerate cordons and dead nodes: that is what makes them daemons.
+    assert should_run(_node("a", {"disk": "ssd"}, cordoned), ds) == (True, True)
+    no_schedule = [{"key": "gpu", "effect": "NoSchedule"}]
+    assert should_run(_node("a", {"disk": "ssd"}, no_schedule), ds) == (False, True)
+    no_execute = [{"key": "gpu", "effect": "NoExecute"}]
+    assert should_run(_node("a", {"disk": "ssd"}, no_execute), ds) == (False, False)
+
+
+def test_rolling_plan_stays_within_max_unavailable() -> None:
+    by_node = {f"n{i}": [_pod(f"old-{i}", "v1")] for i in range(4)}
+    plan = plan_rolling_update(by_node, "v2", max_unavailable=2, max_surge=0, min_ready=0,
+                               now=0.0)
+    assert len(plan.delete) == 2 and not plan.create_on
+    by_node["n0"] = [_pod("new-0", "v2", ready=False)]  # a replacement not Ready yet
+    plan = plan_rolling_update(by_node, "v2", max_unavailable=2, max_surge=0, min_ready=0,
+                               now=0.0)
+    assert len(plan.delete) == 1
+    by_node["n1"] = []  # an old pod gone, its replacement not created yet
+    plan = plan_rolling_update(by_node, "v2", max_unavailable=2, max_surge=0, min_ready=0,
+                               now=0.0)
+    assert plan.delete == []
+
+
+def test_surge_plan_starts_new_pods_before_deleting_old_ones() -> None:
+    by_node = {f"n{i}": [_pod(f"old-{i}", "v1")] for i in range(3)}
+    plan = plan_rolling_update(by_node, "v2", max_unavailable=0, max_surge=1, min_ready=0,
+                               now=0.0)
+    assert plan.delete == [] and plan.create_on == ["n0"]
+    by_node["n0"].append(_pod("new-0", "v2", ready=False))
+    plan = plan_rolling_update(by_node, "v2", max_unavailable=0, max_surge=1, min_ready=0,
+                               now=0.0)
+    assert plan.delete == [] and plan.create_on == [], "waits for the surge pod"
+    by_node["n0"][1] = _pod("new-0", "v2", ready=True)
+    plan = plan_rolling_update(by_node, "v2", max_unavailable=0, max_surge=1, min_ready=0,
+                               now=0.0)
+    assert [p["metadata"]["name"] for p in plan.delete] == ["old-0"]

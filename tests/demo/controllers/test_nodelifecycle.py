@@ -153,7 +153,7 @@ async def test_silent_node_goes_unknown_then_taints_and_evictions_follow() -> No
             async def not_ready() -> bool:
                 pod = await c.get(POD, "patient")
                 assert pod is not None
-                return condition(pod, "Ready")["status"] == "False"
+                return bool(condition(pod, "Ready")["status"] == "False")
             await c.wait_for(not_ready, within=2, what="patient NotReady")
 
             async def tainted() -> JSON | None:
