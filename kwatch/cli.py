@@ -96,7 +96,8 @@ def build_live_parser() -> _Parser:
         prog="kwatch",
         description="See Kubernetes controllers work: ownership, rollouts, readiness, "
         "graceful termination and EndpointSlice membership, live.",
-        epilog="Subcommands: 'kwatch demo --help' runs an embedded demo cluster.",
+        epilog="Subcommands: 'kwatch demo --help' (embedded demo cluster), "
+        "'kwatch replay --help' (replay a recording), 'kwatch export --help'.",
     )
     add_scope_flags(p)
     add_output_flags(p)
@@ -153,6 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kwatch.demo.cli import run_demo_command
 
             return run_demo_command(argv[1:])
+        if argv and argv[0] == "replay":
+            from kwatch.replay.cli import run_replay_command
+
+            return run_replay_command(argv[1:])
+        if argv and argv[0] == "export":
+            from kwatch.replay.cli import run_export_command
+
+            return run_export_command(argv[1:])
         options = parse_live(argv)
         from kwatch.live import run_live
 
