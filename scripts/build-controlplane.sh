@@ -55,10 +55,10 @@ STAGING_VERSION="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 assets_has() {
   [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "${KUBEBUILDER_ASSETS}/$1" ]]
 }
-cache_ok() {
+cache_ok() {  # cache_ok NAME [verify]: "verify" ignores KWATCH_CP_FORCE
   local name=$1 out
   [[ -x "${BIN}/${name}" ]] || return 1
-  [[ "${KWATCH_CP_FORCE:-0}" == 1 ]] && return 1
+  [[ "${KWATCH_CP_FORCE:-0}" == 1 && "${2:-}" != verify ]] && return 1
   case "${name}" in
     etcd) out="$("${BIN}/etcd" --version 2>/dev/null || true)"
           grep -q "etcd Version: ${ETCD_VERSION#v}\$" <<<"${out}" ;;
@@ -160,8 +160,10 @@ build_kube() {
   local pkgs=() c
   for c in "${need_kube[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/${c}"); done
   log "resolving dependencies (go get ${pkgs[*]})"
-  (cd "${dir}" && go get "${pkgs[@]/%/@${K8S_VERSION}}" 2>&1 | grep -v '^go: downloading' >&2 || true)
-  (cd "${dir}" && go list -m k8s.io/kubernetes >/dev/null) || die "dependency resolution failed in ${dir}"
+  if ! (cd "${dir}" && go get "${pkgs[@]/%/@${K8S_VERSION}}" > "${dir}/go-get.log" 2>&1); then
+    grep -v '^go: downloading' "${dir}/go-get.log" >&2 || true
+    die "dependency resolution (go get) failed in ${dir}"
+  fi
 
   local commit build_date vpkg ldflags
   commit="$(cd "${dir}" && go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" \
@@ -205,7 +207,7 @@ start=$(date +%s)
 printf 'kubernetes=%s\netcd=%s\ngo=%s\n' "${K8S_VERSION}" "${ETCD_VERSION}" "$(go env GOVERSION)" > "${OUT}/VERSIONS"
 
 for c in "${KUBE_CMDS[@]}" etcd; do
-  if ! assets_has "$c" && ! cache_ok "$c"; then
+  if ! assets_has "$c" && ! cache_ok "$c" verify; then
     die "$c in ${BIN} does not report the pinned version after the build"
   fi
 done
