@@ -1,0 +1,1 @@
+"""Replay and export of kwatch recordings (transport model, CLI, exporters)."""
