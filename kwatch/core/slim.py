@@ -19,8 +19,12 @@ REDACTED = "<redacted>"
 def summarize_managed_fields(entries: list[JSON]) -> list[JSON]:
     out: list[JSON] = []
     for e in entries:
-        fields = e.get("fieldsV1") or {}
-        top: list[str] = sorted(fields) if isinstance(fields, dict) else []
+        fields = e.get("fieldsV1")
+        if isinstance(fields, dict):
+            top: list[str] = sorted(fields)
+        else:
+            # Already summarised (slim is idempotent): keep what the first pass kept.
+            top = list(e.get("fields") or [])
         item: JSON = {
             "manager": e.get("manager", ""),
             "operation": e.get("operation", ""),
