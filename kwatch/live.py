@@ -1,4 +1,4 @@
-"""A live session: connect → watch engine → pipeline (+ recorder) → headless printer or TUI."""
+"""A live session: connect → watch engine → (recorder, pipeline) → headless printer or TUI."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from kwatch.cli import LiveOptions
 from kwatch.core.events import EventSink, KEvent
 from kwatch.core.pipeline import Pipeline
 from kwatch.headless import StepPrinter, wait_until_stopped
+from kwatch.session import Session
+from kwatch.sources.actions import KubeActions
 from kwatch.sources.errors import KwatchError
 from kwatch.sources.kube import WatchEngine
 from kwatch.sources.kubeconfig import check_access, connect
@@ -30,6 +32,11 @@ def warn(message: str) -> None:
     print(f"kwatch: warning: {message}", file=sys.stderr)
 
 
+def describe_scope(namespaces: Sequence[str] | None, selector: str | None) -> str:
+    ns = "all namespaces" if namespaces is None else ",".join(namespaces)
+    return ns + (f" -l {selector}" if selector else "")
+
+
 async def run_live(opts: LiveOptions) -> int:
     conn = await connect(opts.kubeconfig, opts.context)
     recorder: Recorder | None = None
@@ -45,25 +52,49 @@ async def run_live(opts: LiveOptions) -> int:
         sinks: list[EventSink] = [pipeline]
         if opts.record:
             scope = {"namespaces": namespaces, "selector": opts.scope.label_selector}
-            recorder = Recorder(opts.record, scope=scope, source="live", clock=start)
-            sinks.insert(0, recorder)  # record first: nothing observed is lost if a view fails
-        printer = StepPrinter(sys.stdout, opts.output, start)
-        pipeline.on_steps(printer)
+            recorder = Recorder(opts.record, scope=scope, source="live", clock=start, on_error=warn)
+            # Record first: what was observed is on disk before any view can fail on it.
+            sinks.insert(0, recorder)
+        if opts.headless:
+            pipeline.on_steps(StepPrinter(sys.stdout, opts.output, start))
         engine = WatchEngine(
             conn, fan_out(sinks), namespaces=namespaces, label_selector=opts.scope.label_selector
         )
         await engine.start()
-        await engine.wait_synced(SYNC_TIMEOUT)
-        health = list(engine.health.values())
-        unavailable = [h for h in health if h.state == "unavailable"]
-        if health and len(unavailable) == len(health):
-            raise KwatchError(f"cannot watch anything: {unavailable[0].reason}", 1)
-        for h in unavailable:
-            warn(f"{h.kind} unavailable: {h.reason}")
-        if not opts.headless:
-            warn("the TUI is not built yet; printing steps (as --headless)")
-        await wait_until_stopped(opts.duration)
-        return 0
+        if opts.headless:
+            await engine.wait_synced(SYNC_TIMEOUT)
+            health = list(engine.health.values())
+            unavailable = [h for h in health if h.state == "unavailable"]
+            if health and len(unavailable) == len(health):
+                raise KwatchError(f"cannot watch anything: {unavailable[0].reason}", 1)
+            for h in unavailable:
+                warn(f"{h.key} unavailable: {h.reason}")
+            await wait_until_stopped(opts.duration)
+            return 0
+
+        from kwatch.ui.app import run_tui
+
+        rec = recorder
+
+        def add_note(text: str, bookmark: bool) -> None:
+            if rec is not None:
+                rec.note(text, bookmark=bookmark)
+
+        watched = engine
+        session = Session(
+            pipeline=pipeline,
+            source="live",
+            context=conn.context_name,
+            scope=describe_scope(namespaces, opts.scope.label_selector),
+            start=start,
+            clock=time.time,
+            read_only=opts.read_only,
+            health=lambda: list(watched.health.values()),
+            actions=KubeActions(conn),
+            recording_path=opts.record,
+            add_note=add_note if recorder is not None else None,
+        )
+        return await run_tui(session)
     finally:
         if engine is not None:
             await engine.stop()
