@@ -12,10 +12,13 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from kwatch import __version__
 from kwatch.core.labels import SelectorError, parse_selector
+
+if TYPE_CHECKING:
+    from kwatch.session import Session
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -145,6 +148,13 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+async def _open_tui(session: Session) -> int:
+    # Imported lazily: --headless runs never load Textual.
+    from kwatch.ui.app import run_tui
+
+    return await run_tui(session)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from kwatch.sources.errors import KwatchError
@@ -153,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "demo":
             from kwatch.demo.cli import run_demo_command
 
-            return run_demo_command(argv[1:])
+            return run_demo_command(argv[1:], open_tui=_open_tui)
         if argv and argv[0] == "replay":
             from kwatch.replay.cli import run_replay_command
 
