@@ -14,5 +14,12 @@ echo "== mypy --strict kwatch"
 echo "== import contracts"
 lint-imports
 
+echo "== real control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kubectl)"
+# Built from Go modules into ~/.cache/kwatch (cached; seconds when warm). Tests marked
+# `controlplane` use it; under CI=true a missing binary fails them instead of skipping.
+bash scripts/build-controlplane.sh
+KWATCH_KUBECTL="$(bash scripts/build-controlplane.sh --print-bin-dir)/kubectl"
+export KWATCH_KUBECTL
+
 echo "== pytest"
 "$PY" -m pytest -q "$@"
