@@ -72,6 +72,4 @@ def overall_summary(healths: Iterable[KindHealth]) -> str:
     bad = [h for h in items if h.state != "synced"]
     if not bad:
         return f"watching {len(items)} ✓"
-    return f"{len(items) - len(bad)}/{len(items)} synced · " + " · ".join(
-        h.summary() for h in bad
-    )
+    return f"{len(items) - len(bad)}/{len(items)} synced · " + " · ".join(h.summary() for h in bad)
