@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -155,8 +157,25 @@ async def _open_tui(session: Session) -> int:
     return await run_tui(session)
 
 
+def configure_logging() -> None:
+    """Library logs go to $KWATCH_LOG_FILE if set, else nowhere.
+
+    Why: stderr belongs to the one-line error contract and, in the TUI, to the screen;
+    Python's last-resort handler would otherwise print every warning there.
+    """
+    path = os.environ.get("KWATCH_LOG_FILE")
+    if path:
+        logging.basicConfig(
+            filename=path, level=logging.DEBUG,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    configure_logging()
     from kwatch.sources.errors import KwatchError
 
     try:

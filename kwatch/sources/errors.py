@@ -6,11 +6,12 @@ having to know about YAML, TLS, aiohttp or kubernetes_asyncio exceptions.
 
 from __future__ import annotations
 
-# Distinct exit codes so scripts can tell "fix your kubeconfig" from "the cluster is
-# down" from "you are not allowed". 1 stays the generic failure, 2 is argparse's usage.
-EXIT_CONFIG = 3  # kubeconfig missing / unreadable / no such context
-EXIT_UNREACHABLE = 4  # cannot connect, TLS failure, timeout
-EXIT_AUTH = 5  # credentials rejected (401) or access denied (403)
+# The CLI contract is "2 for usage errors, 1 for runtime errors": scripts branch on
+# exit status, and every runtime failure (config, network, auth) is the user's to read
+# from the one-line message. The names say which kind of failure raised it.
+EXIT_CONFIG = 1  # kubeconfig missing / unreadable / no such context
+EXIT_UNREACHABLE = 1  # cannot connect, TLS failure, timeout
+EXIT_AUTH = 1  # credentials rejected (401) or access denied (403)
 
 
 class KwatchError(Exception):
