@@ -1,0 +1,396 @@
+"""Hazards: orderings of steps that cost users traffic (DESIGN §5, the two labs).
+
+`HazardTracker.observe(steps, store)` reads steps in order and returns the hazards that
+were raised *or updated* by them. Each hazard is identified by `Hazard.key` (kind + the
+object's uid) and raised at most once per object; later versions of the same hazard
+(`revision` > 0) replace the earlier one — that is how an *open* hazard (a window still
+being measured, `open=True`, `window_s=None`) becomes a measured one. Views keep a dict
+by key; `tracker.hazards` is that dict's current values.
+
+Kinds:
+
+* serving-while-dying (lab 2): a pod got its deletion request (SIGTERM, or the start of
+  its preStop hook) while one of its endpoints was still routable — `ready`, or
+  `serving` and not `terminating` — and it has no preStop sleep of at least
+  `min_prestop_s`. Endpoint removal is *caused by* the deletionTimestamp, in parallel
+  with SIGTERM, so without a sleep the process may exit before every proxy dropped it.
+  The window is measured from the delete request until the pod was no longer routable
+  in any slice (or was gone); whether the container had already exited by then is in
+  `details` (`exited_while_routable`).
+* ready-without-probe (lab 1): a pod's endpoint became `ready` and none of its
+  containers has a readinessProbe: traffic can arrive before the app listens. The
+  window is the time from the container start to the endpoint being ready.
+* grace-shorter-than-prestop: the preStop sleep is not shorter than the deletion grace
+  period, so SIGKILL arrives before the app ever gets SIGTERM and drains.
+* stuck-terminating: a pod still exists `stuck_slack_s` after its grace period ended
+  (finalizers, a dead node, a kubelet that cannot kill it). Found by `check_timeouts`,
+  which the pipeline calls with each batch's time.
+* rollout-stuck: a Deployment reported ProgressDeadlineExceeded; closed (with how long
+  it was stuck) when it progresses or completes again.
+
+The endpoint state a deletion is judged against is the tracker's own, built from the
+endpoint steps in order. For pods whose endpoints predate the tracker (they came with
+the initial list), it is seeded from the store, rewound past any endpoint step of the
+same batch — the store has already applied the whole batch when steps are observed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kwatch.core.rows import PodRow
+from kwatch.core.steps import Step, StepName
+from kwatch.core.store import LaneMark, Store
+from kwatch.core.timefmt import format_duration
+
+SERVING_WHILE_DYING = "serving-while-dying"
+READY_WITHOUT_PROBE = "ready-without-probe"
+GRACE_SHORTER_THAN_PRESTOP = "grace-shorter-than-prestop"
+STUCK_TERMINATING = "stuck-terminating"
+ROLLOUT_STUCK = "rollout-stuck"
+
+_ENDPOINT_STEPS = frozenset(
+    {
+        StepName.ENDPOINT_ADDED.value,
+        StepName.ENDPOINT_CONDITION_CHANGED.value,
+        StepName.ENDPOINT_REMOVED.value,
+    }
+)
+
+Conds = Mapping[str, bool]  # {"ready", "serving", "terminating"} as Endpoint.conditions()
+
+
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    kind: str
+    t: float  # when it was raised (observed time of the step that raised it)
+    namespace: str
+    name: str
+    uid: str
+    message: str
+    window_s: float | None = None  # measured window; None while open or not applicable
+    open: bool = False  # still being measured
+    revision: int = 0  # 0 when raised, +1 per update (replace by `key`)
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.uid}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "t": self.t,
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+            "message": self.message,
+            "window_s": self.window_s,
+            "open": self.open,
+            "revision": self.revision,
+            "details": dict(self.details),
+        }
+
+
+def _routable(c: Conds) -> bool:
+    return c["ready"] or (c["serving"] and not c["terminating"])
+
+
+@dataclass(slots=True)
+class _Dying:
+    """A pod between its delete request and its disappearance."""
+
+    t0: float
+    deadline: float  # end of grace period + slack: past it, the pod is stuck
+    namespace: str
+    name: str
+    exited_at: float | None = None
+    measuring: bool = False  # a serving-while-dying hazard is open for it
+
+
+class HazardTracker:
+    def __init__(
+        self,
+        *,
+        min_prestop_s: float = 5.0,
+        stuck_slack_s: float = 30.0,
+        max_tracked: int = 100_000,
+        max_hazards: int = 10_000,
+    ) -> None:
+        self.min_prestop_s = min_prestop_s
+        self.stuck_slack_s = stuck_slack_s
+        self.max_tracked = max_tracked
+        self.max_hazards = max_hazards
+        self._hazards: OrderedDict[str, Hazard] = OrderedDict()
+        self._eps: dict[str, dict[str, Conds]] = {}  # pod uid → slice → conditions
+        self._dying: dict[str, _Dying] = {}
+        self._deadlines: list[tuple[float, str]] = []
+        self._changed: dict[str, Hazard] = {}
+        self._batch_priors: dict[str, dict[str, Conds | None]] = {}
+
+    @property
+    def hazards(self) -> list[Hazard]:
+        """Every hazard raised so far, in its latest version, oldest first."""
+        return list(self._hazards.values())
+
+    def get(self, key: str) -> Hazard | None:
+        return self._hazards.get(key)
+
+    # ------------------------------------------------------------------ observing
+
+    def observe(self, steps: Sequence[Step], store: Store) -> list[Hazard]:
+        """Hazards raised or updated by `steps` (in order), latest version of each."""
+        self._changed = {}
+        self._batch_priors = self._priors(steps)
+        latest = 0.0
+        for s in steps:
+            latest = max(latest, s.t)
+            name = s.step
+            if name in _ENDPOINT_STEPS and s.kind == "Pod":
+                self._on_endpoint(s, store)
+            elif name == StepName.DELETION_REQUESTED:
+                self._on_deletion(s, store)
+            elif name == StepName.CONTAINER_TERMINATED:
+                dying = self._dying.get(s.uid)
+                if dying is not None and dying.exited_at is None:
+                    dying.exited_at = s.t
+            elif name == StepName.POD_GONE:
+                self._on_gone(s)
+            elif name == StepName.ROLLOUT_STUCK:
+                self._on_rollout_stuck(s)
+            elif name in (StepName.ROLLOUT_COMPLETE, StepName.ROLLOUT_PROGRESSING):
+                self._close_rollout(s)
+        if steps:
+            self._check(latest)
+        self._batch_priors = {}
+        changed, self._changed = self._changed, {}
+        return list(changed.values())
+
+    def check_timeouts(self, now: float) -> list[Hazard]:
+        """Raise stuck-terminating for pods past their grace period (+ slack) at `now`."""
+        self._changed = {}
+        self._check(now)
+        changed, self._changed = self._changed, {}
+        return list(changed.values())
+
+    # ------------------------------------------------------------------ endpoints
+
+    @staticmethod
+    def _priors(steps: Sequence[Step]) -> dict[str, dict[str, Conds | None]]:
+        """Per pod and slice, the endpoint state before this batch's first step on it."""
+        priors: dict[str, dict[str, Conds | None]] = {}
+        for s in steps:
+            if s.step not in _ENDPOINT_STEPS or s.kind != "Pod":
+                continue
+            per_pod = priors.setdefault(s.uid, {})
+            slice_name = str(s.details.get("slice", ""))
+            if slice_name in per_pod:
+                continue
+            if s.step == StepName.ENDPOINT_ADDED:
+                per_pod[slice_name] = None
+            elif s.step == StepName.ENDPOINT_CONDITION_CHANGED:
+                per_pod[slice_name] = s.details.get("from")
+            else:
+                per_pod[slice_name] = s.details.get("last")
+        return priors
+
+    def _state(self, uid: str, store: Store) -> dict[str, Conds]:
+        state = self._eps.get(uid)
+        if state is not None:
+            return state
+        state = {m.slice_name: m.endpoint.conditions() for m in store.endpoints_of_pod(uid)}
+        for slice_name, prior in self._batch_priors.get(uid, {}).items():
+            if prior is None:
+                state.pop(slice_name, None)
+            else:
+                state[slice_name] = prior
+        if len(self._eps) >= self.max_tracked:
+            del self._eps[next(iter(self._eps))]
+        self._eps[uid] = state
+        return state
+
+    def _on_endpoint(self, s: Step, store: Store) -> None:
+        state = self._state(s.uid, store)
+        slice_name = str(s.details.get("slice", ""))
+        if s.step == StepName.ENDPOINT_REMOVED:
+            state.pop(slice_name, None)
+        else:
+            now: Conds = (
+                s.details["to"]
+                if s.step == StepName.ENDPOINT_CONDITION_CHANGED
+                else {k: bool(s.details.get(k)) for k in ("ready", "serving", "terminating")}
+            )
+            state[slice_name] = now
+            if now["ready"]:
+                self._check_probe(s, store)
+        dying = self._dying.get(s.uid)
+        if dying is not None and dying.measuring and not any(map(_routable, state.values())):
+            self._close_dying(s.uid, s.t, dying, closed_by=s.step)
+
+    def _check_probe(self, s: Step, store: Store) -> None:
+        key = f"{READY_WITHOUT_PROBE}:{s.uid}"
+        if key in self._hazards:
+            return
+        pod = store.by_uid(s.uid)
+        if not isinstance(pod, PodRow) or pod.spec.has_readiness_probe:
+            return
+        lane = store.lanes.get(s.uid)
+        started = lane.first(LaneMark.RUNNING) if lane is not None else None
+        window = round(s.t - started, 3) if started is not None else None
+        after = f" {format_duration(window)} after its container started" if window else ""
+        self._raise(
+            Hazard(
+                READY_WITHOUT_PROBE, s.t, s.namespace, s.name, s.uid,
+                f"{s.namespace}/{s.name} became a ready endpoint of "
+                f"{s.details.get('service') or s.details.get('slice')}{after} with no "
+                "readinessProbe: requests can arrive before the app listens (503s)",
+                window_s=window,
+                details={"slice": s.details.get("slice"), "service": s.details.get("service")},
+            )
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ deletion
+
+    def _on_deletion(self, s: Step, store: Store) -> None:
+        d = s.details
+        grace = d.get("grace_s")
+        grace_s = float(grace) if isinstance(grace, int | float) else 30.0
+        prestop_s = float(d.get("prestop_s") or 0.0)
+        dying = _Dying(s.t, s.t + grace_s + self.stuck_slack_s, s.namespace, s.name)
+        if len(self._dying) >= self.max_tracked:
+            del self._dying[next(iter(self._dying))]
+        self._dying[s.uid] = dying
+        heapq.heappush(self._deadlines, (dying.deadline, s.uid))
+        state = self._state(s.uid, store)
+        routable = sorted(name for name, c in state.items() if _routable(c))
+        if routable and prestop_s < self.min_prestop_s:
+            dying.measuring = True
+            self._raise(
+                Hazard(
+                    SERVING_WHILE_DYING, s.t, s.namespace, s.name, s.uid,
+                    f"{s.namespace}/{s.name} was told to stop while still routable in "
+                    f"{', '.join(routable)} (preStop: {d.get('prestop', 'none')}): traffic "
+                    "can reach a process that is shutting down",
+                    open=True,
+                    details={"slices": routable, "prestop": d.get("prestop"),
+                             "prestop_s": prestop_s, "grace_s": grace},
+                )
+            )  # fmt: skip
+        if prestop_s > 0 and prestop_s >= grace_s:
+            self._raise(
+                Hazard(
+                    GRACE_SHORTER_THAN_PRESTOP, s.t, s.namespace, s.name, s.uid,
+                    f"{s.namespace}/{s.name}: preStop sleeps {prestop_s:g}s but the grace "
+                    f"period is {grace_s:g}s: SIGKILL comes before the app gets SIGTERM",
+                    details={"prestop_s": prestop_s, "grace_s": grace_s},
+                )
+            )  # fmt: skip
+
+    def _on_gone(self, s: Step) -> None:
+        self._eps.pop(s.uid, None)
+        dying = self._dying.pop(s.uid, None)
+        if dying is None:
+            return
+        if dying.measuring:
+            self._close_dying(s.uid, s.t, dying, closed_by=s.step)
+        stuck = self._hazards.get(f"{STUCK_TERMINATING}:{s.uid}")
+        if stuck is not None and stuck.open:
+            window = round(s.t - dying.t0, 3)
+            self._update(
+                stuck,
+                open=False,
+                window_s=window,
+                message=f"{stuck.message}; gone {format_duration(window)} after the request",
+            )
+
+    def _close_dying(self, uid: str, t: float, dying: _Dying, closed_by: str) -> None:
+        dying.measuring = False
+        hazard = self._hazards.get(f"{SERVING_WHILE_DYING}:{uid}")
+        if hazard is None:
+            return
+        window = round(t - dying.t0, 3)
+        details = dict(hazard.details)
+        details["closed_by"] = closed_by
+        exited = dying.exited_at is not None and dying.exited_at <= t
+        details["exited_while_routable"] = exited
+        if exited and dying.exited_at is not None:
+            details["routable_after_exit_s"] = round(t - dying.exited_at, 3)
+        tail = (
+            f"; its container had already exited {format_duration(t - dying.exited_at)} "
+            "earlier (refused connections)"
+            if exited and dying.exited_at is not None
+            else ""
+        )
+        self._update(
+            hazard,
+            open=False,
+            window_s=window,
+            details=details,
+            message=f"{hazard.message}; routable for {format_duration(window)} after the "
+            f"delete request{tail}",
+        )
+
+    def _check(self, now: float) -> None:
+        # A heap of deadlines: O(expired) per call however many pods are terminating.
+        while self._deadlines and self._deadlines[0][0] < now:
+            _, uid = heapq.heappop(self._deadlines)
+            dying = self._dying.get(uid)
+            if dying is None or dying.deadline >= now:
+                continue  # gone meanwhile, or deleted again with a later deadline
+            self._raise(
+                Hazard(
+                    STUCK_TERMINATING, now, dying.namespace, dying.name, uid,
+                    f"{dying.namespace}/{dying.name} is still terminating "
+                    f"{format_duration(now - dying.t0)} after its delete request "
+                    "(past its grace period)",
+                    open=True,
+                )
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ rollouts
+
+    def _on_rollout_stuck(self, s: Step) -> None:
+        key = f"{ROLLOUT_STUCK}:{s.uid}"
+        current = self._hazards.get(key)
+        if current is not None and current.open:
+            return
+        hazard = Hazard(
+            ROLLOUT_STUCK, s.t, s.namespace, s.name, s.uid,
+            f"deployment {s.namespace}/{s.name} exceeded its progress deadline "
+            f"({s.details.get('deadline_s')}s): {s.details.get('message', '')}",
+            open=True,
+            details={"revision": s.details.get("revision")},
+        )  # fmt: skip
+        if current is None:
+            self._raise(hazard)
+        else:  # stuck again after having recovered: reopen the same hazard
+            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open")})
+
+    def _close_rollout(self, s: Step) -> None:
+        hazard = self._hazards.get(f"{ROLLOUT_STUCK}:{s.uid}")
+        if hazard is None or not hazard.open:
+            return
+        window = round(s.t - hazard.t, 3)
+        self._update(
+            hazard,
+            open=False,
+            window_s=window,
+            message=f"{hazard.message}; progressed again after {format_duration(window)}",
+        )
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _raise(self, hazard: Hazard) -> None:
+        self._hazards[hazard.key] = hazard
+        self._changed[hazard.key] = hazard
+        if len(self._hazards) > self.max_hazards:
+            self._hazards.popitem(last=False)
+
+    def _update(self, hazard: Hazard, **changes: Any) -> None:
+        updated = replace(hazard, revision=hazard.revision + 1, **changes)
+        self._hazards[updated.key] = updated
+        self._changed[updated.key] = updated

@@ -1,0 +1,240 @@
+"""Hazards: serving while dying (lab 2), ready without a readinessProbe (lab 1), extras."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kwatch.core.hazards import (
+    GRACE_SHORTER_THAN_PRESTOP,
+    READY_WITHOUT_PROBE,
+    ROLLOUT_STUCK,
+    SERVING_WHILE_DYING,
+    STUCK_TERMINATING,
+    Hazard,
+)
+from kwatch.core.pipeline import Pipeline
+from tests.core.builders import (
+    T0,
+    Cluster,
+    PodSim,
+    deployment,
+    deployment_status,
+    endpoint,
+    endpointslice,
+    graceful_shutdown_batches,
+    load_events,
+)
+
+
+class Lab:
+    """A synced pipeline recording every hazard version it emits."""
+
+    def __init__(self) -> None:
+        self.c = Cluster()
+        self.p = Pipeline()
+        self.emitted: list[Hazard] = []
+        self.p.on_hazards(self.emitted.extend)
+        self.p([self.c.listed(k) for k in ("Pod", "EndpointSlice", "Deployment", "Event")])
+
+    def batch(self, t: float, *events: tuple[str, dict[str, Any]]) -> list[Hazard]:
+        before = len(self.emitted)
+        self.c.at(t)
+        self.p([getattr(self.c, how)(obj) for how, obj in events])
+        return self.emitted[before:]
+
+    def current(self, kind: str) -> list[Hazard]:
+        return [h for h in self.p.hazards.hazards if h.kind == kind]
+
+
+def _serving_pod(lab: Lab, **kw: Any) -> PodSim:
+    """A pod that started, became ready and joined the `web` slice as ready."""
+    pod = PodSim("web-1", **kw)
+    lab.batch(T0, ("added", pod.obj()))
+    lab.batch(T0 + 1, ("modified", pod.schedule("n1", T0 + 1)))
+    lab.batch(T0 + 2, ("modified", pod.start(T0 + 2, ip="10.0.0.5")))
+    if pod.readiness_probe:
+        lab.batch(T0 + 3, ("modified", pod.become_ready(T0 + 3)))
+    lab.batch(T0 + 3.5, ("added", endpointslice("web", [endpoint(pod)])))
+    return pod
+
+
+def _terminating(pod: PodSim) -> dict[str, Any]:
+    return endpointslice("web", [endpoint(pod, ready=False, serving=True, terminating=True)])
+
+
+def test_serving_while_dying_without_prestop_measures_the_window() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab)
+    (raised,) = lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10)))
+    assert (raised.kind, raised.uid, raised.open, raised.window_s) == (
+        SERVING_WHILE_DYING,
+        pod.uid,
+        True,
+        None,
+    )
+    assert raised.revision == 0 and raised.details["slices"] == ["web-abcde"]
+    assert "still routable in web-abcde (preStop: none)" in raised.message
+
+    (closed,) = lab.batch(T0 + 10.25, ("modified", _terminating(pod)))
+    assert closed.key == raised.key and closed.revision == 1
+    assert (closed.open, closed.window_s) == (False, 0.25)
+    assert closed.details["closed_by"] == "EndpointConditionChanged"
+    assert closed.details["exited_while_routable"] is False
+    assert "routable for 0.25s after the delete request" in closed.message
+    assert lab.p.hazards.hazards == [closed]  # one hazard, latest version
+
+    # Raised once per pod: later steps do not raise it again.
+    assert lab.batch(T0 + 11, ("modified", pod.terminate(T0 + 11))) == []
+    assert lab.batch(T0 + 12, ("deleted", pod.obj())) == []
+
+
+def test_exited_while_still_routable() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab)
+    lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10)))
+    lab.batch(T0 + 10.1, ("modified", pod.terminate(T0 + 10.1)))
+    (closed,) = lab.batch(T0 + 10.6, ("modified", endpointslice("web", [])))
+    assert closed.window_s == 0.6 and closed.details["closed_by"] == "EndpointRemoved"
+    assert closed.details["exited_while_routable"] is True
+    assert closed.details["routable_after_exit_s"] == 0.5
+    assert "already exited 0.50s earlier" in closed.message
+
+
+def test_pod_gone_before_the_slice_changed_closes_the_window() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab)
+    lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10, grace=0)))
+    (closed,) = lab.batch(T0 + 10.05, ("deleted", pod.obj()))
+    assert (closed.window_s, closed.details["closed_by"]) == (0.05, "PodGone")
+
+
+def test_prestop_sleep_long_enough_is_safe() -> None:
+    for prestop in ({"exec": {"command": ["sleep", "10"]}}, {"sleep": {"seconds": 5}}):
+        lab = Lab()
+        pod = _serving_pod(lab, prestop=prestop)
+        assert lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10))) == []
+        lab.batch(T0 + 10.2, ("modified", _terminating(pod)))
+        assert lab.p.hazards.hazards == []
+
+
+def test_short_prestop_sleep_is_not_enough() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab, prestop={"exec": {"command": ["/bin/sh", "-c", "sleep 2"]}})
+    (raised,) = lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10)))
+    assert raised.kind == SERVING_WHILE_DYING and raised.details["prestop_s"] == 2.0
+
+
+def test_not_routable_when_deleted_is_no_hazard() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab)
+    lab.batch(T0 + 5, ("modified", pod.become_not_ready(T0 + 5)))
+    lab.batch(
+        T0 + 5.1, ("modified", endpointslice("web", [endpoint(pod, ready=False, serving=False)]))
+    )
+    assert lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10))) == []
+
+
+def test_deletion_and_slice_update_in_one_batch() -> None:
+    """The store applies the whole batch before steps are observed; the tracker must
+    judge the deletion against the slice as it was before this batch."""
+    lab = Lab()
+    pod = _serving_pod(lab)
+    hazards = lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10)), ("modified", _terminating(pod)))
+    assert [(h.kind, h.revision, h.open) for h in hazards] == [(SERVING_WHILE_DYING, 1, False)]
+    assert hazards[0].window_s == 0.0
+
+
+def test_endpoints_from_the_initial_list_are_known() -> None:
+    c = Cluster()
+    p = Pipeline()
+    pod = PodSim("web-1", ip="10.0.0.5")
+    pod.schedule("n1", T0 - 100)
+    pod.start(T0 - 99, ip="10.0.0.5")
+    listed = [
+        c.added(pod.become_ready(T0 - 98)),
+        c.added(endpointslice("web", [endpoint(pod)])),
+        c.listed("Pod"),
+        c.listed("EndpointSlice"),
+    ]
+    p(listed)
+    assert p.hazards.hazards == []
+    p([c.at(T0).modified(pod.delete(T0))])
+    (h,) = p.hazards.hazards
+    assert h.kind == SERVING_WHILE_DYING and h.open
+
+
+def test_ready_without_readiness_probe() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab, readiness_probe=False)  # started at +2, ready endpoint at +3.5
+    (h,) = lab.current(READY_WITHOUT_PROBE)
+    assert (h.uid, h.window_s, h.open) == (pod.uid, 1.5, False)
+    assert h.details == {"slice": "web-abcde", "service": "web"}
+    assert "1.50s after its container started with no readinessProbe" in h.message
+    # Once per pod, even if it flaps.
+    lab.batch(T0 + 4, ("modified", endpointslice("web", [endpoint(pod, ready=False)])))
+    lab.batch(T0 + 5, ("modified", endpointslice("web", [endpoint(pod)])))
+    assert len(lab.current(READY_WITHOUT_PROBE)) == 1
+    assert [x.kind for x in lab.emitted].count(READY_WITHOUT_PROBE) == 1
+
+
+def test_ready_with_probe_is_fine() -> None:
+    lab = Lab()
+    _serving_pod(lab)
+    assert lab.p.hazards.hazards == []
+
+
+def test_grace_shorter_than_prestop() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab, prestop={"sleep": {"seconds": 30}})
+    (h,) = lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10, grace=10)))
+    assert h.kind == GRACE_SHORTER_THAN_PRESTOP
+    assert h.details == {"prestop_s": 30.0, "grace_s": 10.0}
+
+
+def test_stuck_terminating() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab, prestop={"sleep": {"seconds": 5}})
+    lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10, grace=10)))
+    assert lab.p.check_timeouts(T0 + 49) == []  # 10 s grace + 30 s slack
+    (h,) = lab.p.check_timeouts(T0 + 51)
+    assert (h.kind, h.open, h.t) == (STUCK_TERMINATING, True, T0 + 51)
+    assert lab.p.check_timeouts(T0 + 60) == []  # raised once
+    (closed,) = lab.batch(T0 + 70, ("deleted", pod.obj()))
+    assert (closed.kind, closed.open, closed.window_s) == (STUCK_TERMINATING, False, 60.0)
+
+
+def test_rollout_stuck_opens_and_closes() -> None:
+    lab = Lab()
+    d = deployment(replicas=2, revision="2")
+    lab.batch(T0, ("added", d))
+    d["status"] = deployment_status(
+        generation=1,
+        replicas=2,
+        updated=1,
+        ready=1,
+        available=1,
+        progressing=("False", "ProgressDeadlineExceeded"),
+    )
+    (h,) = lab.batch(T0 + 600, ("modified", d))
+    assert (h.kind, h.open, h.name) == (ROLLOUT_STUCK, True, "web")
+    d["status"]["conditions"][1].update(status="True", reason="NewReplicaSetAvailable")
+    (closed,) = lab.batch(T0 + 660, ("modified", d))
+    assert (closed.open, closed.window_s, closed.revision) == (False, 60.0, 1)
+
+
+def test_hazard_json() -> None:
+    h = Hazard(SERVING_WHILE_DYING, T0, "default", "p", "u", "msg", open=True)
+    assert h.key == "serving-while-dying:u"
+    assert h.to_json()["open"] is True and h.to_json()["window_s"] is None
+
+
+def test_kevent_batches_from_the_jsonl_fixture() -> None:
+    """The recorded graceful-shutdown lab (no preStop) replays to the same verdict."""
+    p = Pipeline()
+    for batch in load_events("graceful_shutdown_no_prestop.jsonl"):
+        p(batch)
+    (h,) = p.hazards.hazards
+    assert (h.kind, h.name, h.open, h.window_s) == (SERVING_WHILE_DYING, "web-7c9d-x1", False, 0.3)
+    assert h.details["exited_while_routable"] is True
+    # The file is what graceful_shutdown_batches() builds (regenerate: see builders).
+    assert load_events("graceful_shutdown_no_prestop.jsonl") == graceful_shutdown_batches()
