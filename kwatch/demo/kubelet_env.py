@@ -10,8 +10,8 @@ from kwatch.core.events import JSON
 from kwatch.demo.client import KubeClient
 from kwatch.demo.clock import Clock
 from kwatch.demo.events import EventRecorder
+from kwatch.demo.nodeinfo import KUBELET_VERSION
 
-KUBELET_VERSION = "v1.35.0"
 KUBELET_USER_AGENT = f"kubelet/{KUBELET_VERSION} (linux/amd64) kubernetes/kwatch"
 
 

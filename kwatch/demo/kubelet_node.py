@@ -25,7 +25,8 @@ from kwatch.core.events import JSON
 from kwatch.core.kinds import LEASE, NODE
 from kwatch.demo.client import ApiError
 from kwatch.demo.events import reference
-from kwatch.demo.kubelet_env import KUBELET_VERSION, KubeletEnv, PodIPs
+from kwatch.demo.kubelet_env import KubeletEnv, PodIPs
+from kwatch.demo.nodeinfo import HEALTHY_CONDITIONS, node_info, os_labels
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,7 @@ NODE_LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 DEFAULT_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 
-# (type, status, reason, message) exactly as the real kubelet's setters report them.
-_HEALTHY = (
-    ("MemoryPressure", "False", "KubeletHasSufficientMemory",
-     "kubelet has sufficient memory available"),
-    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-)
-_OWN_TYPES = {c[0] for c in _HEALTHY}
+_OWN_TYPES = {c[0] for c in HEALTHY_CONDITIONS}
 
 
 class NodeAgent:
@@ -60,14 +53,7 @@ class NodeAgent:
         self.pod_cidr = pod_cidr
         self.heartbeat_interval = heartbeat_interval
         self.capacity = capacity
-        self.labels = {
-            "kubernetes.io/hostname": self.name,
-            "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": "amd64",
-            "beta.kubernetes.io/os": "linux",
-            "beta.kubernetes.io/arch": "amd64",
-            **labels,
-        }
+        self.labels = {**os_labels(self.name), **labels}
         self.taints = taints
         self.node: JSON | None = None  # as last read from / written to the API
         self.lease: JSON | None = None
@@ -78,18 +64,8 @@ class NodeAgent:
 
     def _node_info(self) -> JSON:
         digest = hashlib.md5(self.name.encode(), usedforsecurity=False).hexdigest()
-        return {
-            "machineID": digest,
-            "systemUUID": str(uuid.UUID(digest)),
-            "bootID": self._boot_id,
-            "kernelVersion": "6.8.0-kwatch",
-            "osImage": "kwatch simulated node",
-            "containerRuntimeVersion": "containerd://2.1.0",
-            "kubeletVersion": KUBELET_VERSION,
-            "kubeProxyVersion": "",
-            "operatingSystem": "linux",
-            "architecture": "amd64",
-        }
+        return node_info(machine_id=digest, system_uuid=str(uuid.UUID(digest)),
+                         boot_id=self._boot_id)
 
     def conditions(self) -> tuple[list[JSON], bool]:
         """Healthy conditions (heartbeat now) plus others' ones; and whether Ready flipped."""
@@ -98,7 +74,7 @@ class NodeAgent:
             "conditions") or []}
         out: list[JSON] = []
         became_ready = existing.get("Ready", {}).get("status") != "True"
-        for type_, status, reason, message in _HEALTHY:
+        for type_, status, reason, message in HEALTHY_CONDITIONS:
             prev = existing.get(type_) or {}
             since = prev.get("lastTransitionTime") if prev.get("status") == status else None
             out.append({

@@ -39,7 +39,8 @@ from kwatch.core.events import JSON, object_key
 from kwatch.core.kinds import NODE, POD
 from kwatch.demo.client import ApiError, Informer, KubeClient
 from kwatch.demo.clock import Clock
-from kwatch.demo.controllers._placement import (
+from kwatch.demo.events import EventRecorder, as_component
+from kwatch.demo.placement import (
     TAINT_DISK_PRESSURE,
     TAINT_MEMORY_PRESSURE,
     TAINT_NOT_READY,
@@ -52,7 +53,6 @@ from kwatch.demo.controllers._placement import (
     pod_fits_node_affinity,
     untolerated,
 )
-from kwatch.demo.events import EventRecorder, as_component
 
 log = logging.getLogger(__name__)
 

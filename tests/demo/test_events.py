@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-
-import pytest
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import EVENT, NODE, POD
 from kwatch.demo.apiserver import DemoApiServer
-from kwatch.demo.client import KubeClient, client_from_kubeconfig
+from kwatch.demo.client import KubeClient
 from kwatch.demo.clock import Clock
 from kwatch.demo.events import NOTE_LIMIT, EventRecorder, as_component, reference
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[tuple[DemoApiServer, KubeClient, Clock]]:
-    clock = Clock(speed=20)
-    server = DemoApiServer(tls=True, clock=clock.now)
-    await server.start()
-    client = client_from_kubeconfig(server.kubeconfig(), user_agent="kwatch-test/1.0")
-    try:
-        yield server, client, clock
-    finally:
-        await client.session.close()
-        await server.stop()
 
 
 async def _pod(client: KubeClient, name: str = "web") -> JSON:

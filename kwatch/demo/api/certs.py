@@ -30,6 +30,29 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
+             start: datetime.datetime, end: datetime.datetime, *,
+             ca: bool) -> x509.CertificateBuilder:
+    """What both certificates share; `ca` decides what the key may be used for: signing
+    certificates (the CA) or serving TLS (the API server's key usages, as kubeadm's)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, key_encipherment=not ca, key_cert_sign=ca,
+                          crl_sign=ca, content_commitment=False, data_encipherment=False,
+                          key_agreement=False, encipher_only=False, decipher_only=False),
+            critical=True,
+        )
+    )
+
+
 def generate(directory: str, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1"),
              days: int = 365) -> ServingCerts:
     """Write ca.crt, apiserver.crt and apiserver.key into `directory`."""
@@ -39,21 +62,8 @@ def generate(directory: str, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhos
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kwatch-demo-ca"))
-        .issuer_name(_name("kwatch-demo-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                          content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, encipher_only=False,
-                          decipher_only=False),
-            critical=True,
-        )
+        _builder(_name("kwatch-demo-ca"), _name("kwatch-demo-ca"), ca_key.public_key(),
+                 start, end, ca=True)
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -68,21 +78,8 @@ def generate(directory: str, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhos
     for dns in ("kubernetes", "kubernetes.default", "kubernetes.default.svc"):
         sans.append(x509.DNSName(dns))
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kube-apiserver"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_encipherment=True, crl_sign=False,
-                          key_cert_sign=False, content_commitment=False,
-                          data_encipherment=False, key_agreement=False, encipher_only=False,
-                          decipher_only=False),
-            critical=True,
-        )
+        _builder(_name("kube-apiserver"), ca_cert.subject, key.public_key(), start, end,
+                 ca=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)

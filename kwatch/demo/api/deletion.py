@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kwatch.core.labels import Selector
-from kwatch.demo.api.errors import ApiError, bad_request, conflict
+from kwatch.demo.api.errors import ApiError, bad_request, precondition_failed
 from kwatch.demo.api.meta import rfc3339
 from kwatch.demo.api.registry import ResourceDef
 from kwatch.demo.api.selectors import FieldSelector
@@ -38,13 +38,10 @@ def grace_period(canon: ResourceDef, obj: JSON, requested: int | None) -> int:
 
 def _check_preconditions(rdef: ResourceDef, name: str, entry: Entry, pre: JSON) -> None:
     if pre.get("uid") and pre["uid"] != entry.uid:
-        raise conflict(rdef.plural, rdef.group, name,
-                       f"Precondition failed: UID in precondition: {pre['uid']}, "
-                       f"UID in object meta: {entry.uid}")
+        raise precondition_failed(rdef.plural, rdef.group, name, "UID", pre["uid"], entry.uid)
     if pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(entry.rv):
-        raise conflict(rdef.plural, rdef.group, name,
-                       f"Precondition failed: ResourceVersion in precondition: "
-                       f"{pre['resourceVersion']}, ResourceVersion in object meta: {entry.rv}")
+        raise precondition_failed(rdef.plural, rdef.group, name, "ResourceVersion",
+                                  pre["resourceVersion"], entry.rv)
 
 
 def delete_entry(

@@ -122,6 +122,15 @@ def conflict(plural: str, group: str, name: str, why: str) -> ApiError:
     )
 
 
+def precondition_failed(plural: str, group: str, name: str, field: str, wanted: object,
+                        actual: object) -> ApiError:
+    """409 for a failed UID / ResourceVersion precondition, worded as the registry does
+    (clients match on the text, e.g. to tell a re-created object from a stale read)."""
+    return conflict(plural, group, name,
+                    f"Precondition failed: {field} in precondition: {wanted}, "
+                    f"{field} in object meta: {actual}")
+
+
 STALE = (
     "the object has been modified; please apply your changes to the latest version and try again"
 )

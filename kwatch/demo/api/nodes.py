@@ -8,14 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kwatch.demo.nodeinfo import HEALTHY_CONDITIONS, node_info, os_labels
+
 JSON = dict[str, Any]
-
-KUBELET_VERSION = "v1.35.0-kwatch"
-
-
-def _condition(type_: str, status: str, reason: str, message: str, now: str) -> JSON:
-    return {"type": type_, "status": status, "lastHeartbeatTime": now,
-            "lastTransitionTime": now, "reason": reason, "message": message}
 
 
 def fake_node(name: str, index: int, now: str) -> JSON:
@@ -27,14 +22,8 @@ def fake_node(name: str, index: int, now: str) -> JSON:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "beta.kubernetes.io/os": "linux",
-                "beta.kubernetes.io/arch": "amd64",
-                "topology.kubernetes.io/zone": f"zone-{'abc'[index % 3]}",
-            },
+            "labels": {**os_labels(name),
+                       "topology.kubernetes.io/zone": f"zone-{'abc'[index % 3]}"},
             "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
         },
         "spec": {"podCIDR": f"10.244.{index % 256}.0/24",
@@ -43,29 +32,17 @@ def fake_node(name: str, index: int, now: str) -> JSON:
             "capacity": dict(resources),
             "allocatable": {**resources, "cpu": "3800m", "memory": "15716012Ki"},
             "conditions": [
-                _condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
-                           "kubelet has sufficient memory available", now),
-                _condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
-                           "kubelet has no disk pressure", now),
-                _condition("PIDPressure", "False", "KubeletHasSufficientPID",
-                           "kubelet has sufficient PID available", now),
-                _condition("Ready", "True", "KubeletReady",
-                           "kubelet is posting ready status", now),
+                {"type": type_, "status": status, "reason": reason, "message": message,
+                 "lastHeartbeatTime": now, "lastTransitionTime": now}
+                for type_, status, reason, message in HEALTHY_CONDITIONS
             ],
             "addresses": [{"type": "InternalIP", "address": ip},
                           {"type": "Hostname", "address": name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {
-                "machineID": f"{index:032x}",
-                "systemUUID": f"{index:08x}-0000-0000-0000-000000000000",
-                "bootID": f"{index:08x}-1111-1111-1111-111111111111",
-                "kernelVersion": "6.8.0-kwatch",
-                "osImage": "kwatch simulated node",
-                "containerRuntimeVersion": "containerd://2.1.0",
-                "kubeletVersion": KUBELET_VERSION,
-                "kubeProxyVersion": "",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-            },
+            "nodeInfo": node_info(
+                machine_id=f"{index:032x}",
+                system_uuid=f"{index:08x}-0000-0000-0000-000000000000",
+                boot_id=f"{index:08x}-1111-1111-1111-111111111111",
+            ),
         },
     }

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from kwatch.core.labels import Selector
-from kwatch.demo.api import defaults, deletion, managed, paging, validation
+from kwatch.demo.api import defaults, deletion, managed, paging, strategy, validation
 from kwatch.demo.api.collection import Collection, TooOld, object_key
 from kwatch.demo.api.entry import Change, Entry
 from kwatch.demo.api.errors import (
@@ -36,6 +36,7 @@ from kwatch.demo.api.errors import (
     expired,
     invalid,
     not_found,
+    precondition_failed,
 )
 from kwatch.demo.api.events_view import to_core, to_events_v1
 from kwatch.demo.api.gc import GarbageCollector
@@ -283,6 +284,7 @@ class Storage:
         else:
             meta.pop("generation", None)
         defaults.apply_defaults(canon.kind, body)
+        strategy.prepare_for_create(canon.kind, body)
         if canon.reset_status_on_create:
             body.pop("status", None)
         # The creator owns what it sent (and its defaults), not the status the server sets.
@@ -505,9 +507,7 @@ class Storage:
         if expected_rv and str(expected_rv) != str(old.rv):
             raise conflict(rdef.plural, rdef.group, name, STALE)
         if meta.get("uid") and meta["uid"] != old.uid:
-            raise conflict(rdef.plural, rdef.group, name,
-                           f"Precondition failed: UID in precondition: {meta['uid']}, "
-                           f"UID in object meta: {old.uid}")
+            raise precondition_failed(rdef.plural, rdef.group, name, "UID", meta["uid"], old.uid)
         return self.apply_update(rdef, old, body, manager=manager, subresource=subresource,
                                  dry_run=dry_run)
 
@@ -547,6 +547,8 @@ class Storage:
         meta.pop("resourceVersion", None)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
         defaults.apply_defaults(canon.kind, new)
+        # Before the no-op check: a client that drops a server-kept value changes nothing.
+        strategy.prepare_for_update(canon.kind, old, new)
         if canon.kind == "Service":
             self.services.on_update(old.get("spec") or {}, new.setdefault("spec", {}))
         # Subresource writes keep the spec and metadata rules by construction (status

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kwatch.demo.api.errors import STALE, ApiError, bad_request, conflict, success_status
+from kwatch.demo.api.errors import (
+    STALE,
+    ApiError,
+    bad_request,
+    conflict,
+    precondition_failed,
+    success_status,
+)
 from kwatch.demo.api.patching import apply_patch
 from kwatch.demo.api.registry import ResourceDef
 from kwatch.demo.api.selectors import label_selector_string
@@ -103,8 +110,7 @@ def bind(storage: Storage, rdef: ResourceDef, namespace: str | None, name: str,
     pod = entry.obj()
     meta, spec = pod["metadata"], pod.setdefault("spec", {})
     if bmeta.get("uid") and bmeta["uid"] != entry.uid:
-        raise conflict("pods/binding", "", name, "Precondition failed: UID in precondition: "
-                       f"{bmeta['uid']}, UID in object meta: {entry.uid}")
+        raise precondition_failed("pods/binding", "", name, "UID", bmeta["uid"], entry.uid)
     if meta.get("deletionTimestamp"):
         raise conflict("pods/binding", "", name,
                        f"pod {name} is being deleted, cannot be assigned to a host")

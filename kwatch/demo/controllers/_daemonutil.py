@@ -16,7 +16,8 @@ from typing import Any
 
 from kwatch.core.events import JSON
 from kwatch.demo.controllers._objects import is_pod_available, is_pod_ready, meta
-from kwatch.demo.controllers._placement import (
+from kwatch.demo.controllers.revisions import HASH_LABEL
+from kwatch.demo.placement import (
     TAINT_DISK_PRESSURE,
     TAINT_MEMORY_PRESSURE,
     TAINT_NETWORK_UNAVAILABLE,
@@ -28,7 +29,6 @@ from kwatch.demo.controllers._placement import (
     pod_fits_node_affinity,
     untolerated,
 )
-from kwatch.demo.controllers.revisions import HASH_LABEL
 
 ByNode = dict[str, list[JSON]]
 

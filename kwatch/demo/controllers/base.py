@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
@@ -28,6 +29,7 @@ from kwatch.core.events import JSON, object_key
 from kwatch.core.kinds import ResourceKind
 from kwatch.demo.client import ApiError, Handler, Informer, KubeClient
 from kwatch.demo.clock import Clock
+from kwatch.demo.controllers._objects import typed_copy
 from kwatch.demo.events import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -268,6 +270,42 @@ class Controller(ABC):
 
     def enqueue_rate_limited(self, key: str) -> None:
         self.queue.add_rate_limited(key)
+
+    def owner_event(self, kind: ResourceKind, obj: JSON, type_: str, reason: str,
+                    action: str, note: str, pod: JSON | None = None) -> None:
+        """Record an Event about `obj` (a `kind`, as cached), concerning `pod` if given.
+
+        The pod is the Event's `related` object: kwatch links the step to it, and events
+        about different pods don't merge into one series.
+        """
+        related = typed_copy(pod, "v1", "Pod") if pod is not None else None
+        self.recorder.event(typed_copy(obj, kind.api_version, kind.kind), type_, reason,
+                            action, note, related=related)
+
+    async def merge_status(self, kind: ResourceKind, obj: JSON, fields: JSON,
+                           attempts: int = 5) -> None:
+        """Write `fields` over `obj`'s status through the status subresource.
+
+        A PUT, guarded by the resourceVersion of `obj`: on 409 Conflict (someone wrote in
+        between) re-read the object and try again, like client-go's RetryOnConflict, so a
+        status computed from the caches is not lost to one race. Nothing to do once the
+        object is gone.
+        """
+        meta = obj.get("metadata") or {}
+        path = f"{kind.collection_path(meta.get('namespace'))}/{meta['name']}"
+        body = copy.deepcopy(obj)
+        for attempt in range(attempts):
+            body["status"] = {**(body.get("status") or {}), **fields}
+            try:
+                await self.client.update(f"{path}/status", body)
+                return
+            except ApiError as e:
+                if e.code != 409 or attempt == attempts - 1:
+                    raise
+                fresh = await self.client.get(path)
+                if fresh is None:
+                    return
+                body = fresh
 
     # -- lifecycle ----------------------------------------------------------------------
 

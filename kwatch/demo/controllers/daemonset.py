@@ -7,10 +7,12 @@ Reimplements kube-controller-manager's DaemonSet controller (pkg/controller/daem
   tolerations every DaemonSet pod gets (not-ready/unreachable NoExecute, disk/memory/pid
   pressure and unschedulable NoSchedule); a pod already there keeps running unless a
   NoExecute taint is untolerated;
-- pods are created with generateName `<ds>-`, labels `controller-revision-hash` (and
-  `pod-template-generation` when the API server sets the template generation), and are
-  pinned with required node affinity `matchFields metadata.name In [node]`, so the
-  *scheduler* binds them — as the real controller has done since 1.12;
+- pods are created with generateName `<ds>-`, labels `controller-revision-hash` and
+  `pod-template-generation` (the set's `deprecated.daemonset.template.generation`
+  annotation, which the API server keeps: watchers tell a rolling replacement from a
+  user's delete by it), and are pinned with required node affinity
+  `matchFields metadata.name In [node]`, so the *scheduler* binds them — as the real
+  controller has done since 1.12;
 - a node whose pod is terminating gets its replacement only once the old pod is gone;
 - RollingUpdate with maxSurge 0 deletes outdated pods while fewer than maxUnavailable are
   unavailable (default 1: delete, wait for the replacement to be Ready, next); with
@@ -45,9 +47,7 @@ from kwatch.demo.controllers._objects import (
     controller_of,
     controller_ref,
     meta,
-    typed_copy,
 )
-from kwatch.demo.controllers._placement import node_taints
 from kwatch.demo.controllers.base import Controller, register
 from kwatch.demo.controllers.revisions import (
     HASH_LABEL,
@@ -61,6 +61,7 @@ from kwatch.demo.controllers.revisions import (
     same_data,
     template_patch,
 )
+from kwatch.demo.placement import node_taints
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,9 @@ class DaemonSetController(Controller):
             return  # the garbage collector removes its pods and revisions
         selector = (ds.get("spec") or {}).get("selector")
         if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
-            self._event(ds, "Warning", "SelectingAll", "Sync",
-                        "This daemon set is selecting all pods. A non-empty selector is required.")
+            self.owner_event(
+                DAEMONSET, ds, "Warning", "SelectingAll", "Sync",
+                "This daemon set is selecting all pods. A non-empty selector is required.")
             return
         if meta(ds).get("deletionTimestamp"):
             return
@@ -185,7 +187,7 @@ class DaemonSetController(Controller):
         try:
             return await self.revisions.create(body), old
         except RevisionCollision:
-            await self._patch_status(ds, {"collisionCount": int(collisions or 0) + 1})
+            await self.merge_status(DAEMONSET, ds, {"collisionCount": int(collisions or 0) + 1})
             raise
 
     async def _manage(self, key: str, ds: JSON, nodes: list[JSON], hash_: str) -> bool:
@@ -213,14 +215,14 @@ class DaemonSetController(Controller):
                             # The kubelet keeps rejecting it: don't fight it in a hot loop.
                             self.enqueue_after(key, wait)
                             continue
-                        self._event(
-                            ds, "Warning", "FailedDaemonPod", "Delete",
+                        self.owner_event(
+                            DAEMONSET, ds, "Warning", "FailedDaemonPod", "Delete",
                             f"Found failed daemon pod {meta(pod)['namespace']}/"
                             f"{meta(pod)['name']} on node {name}, will try to kill it", pod)
                         to_delete.append(pod)
                     elif phase == "Succeeded":
-                        self._event(
-                            ds, "Normal", "SucceededDaemonPod", "Delete",
+                        self.owner_event(
+                            DAEMONSET, ds, "Normal", "SucceededDaemonPod", "Delete",
                             f"Found succeeded daemon pod {meta(pod)['namespace']}/"
                             f"{meta(pod)['name']} on node {name}, will try to delete it", pod)
                         to_delete.append(pod)
@@ -272,11 +274,11 @@ class DaemonSetController(Controller):
                 except ApiError as e:
                     failed += 1
                     self.expectations.lower(key, adds=1)
-                    self._event(ds, "Warning", "FailedCreate", "Create",
-                                f"Error creating: {e.message}")
+                    self.owner_event(DAEMONSET, ds, "Warning", "FailedCreate", "Create",
+                                     f"Error creating: {e.message}")
                     continue
-                self._event(ds, "Normal", "SuccessfulCreate", "Create",
-                            f"Created pod: {meta(created)['name']}", created)
+                self.owner_event(DAEMONSET, ds, "Normal", "SuccessfulCreate", "Create",
+                                 f"Created pod: {meta(created)['name']}", created)
             pos += len(chunk)
             if failed:
                 self.expectations.lower(key, adds=len(to_create) - pos)
@@ -288,18 +290,11 @@ class DaemonSetController(Controller):
                 await self.client.delete(f"{POD.collection_path(ns)}/{name}")
             except ApiError as e:
                 self.expectations.lower(key, dels=1)
-                self._event(ds, "Warning", "FailedDelete", "Delete",
-                            f"Error deleting: {e.message}", pod)
+                self.owner_event(DAEMONSET, ds, "Warning", "FailedDelete", "Delete",
+                                 f"Error deleting: {e.message}", pod)
                 raise
-            self._event(ds, "Normal", "SuccessfulDelete", "Delete", f"Deleted pod: {name}", pod)
-
-    def _event(self, ds: JSON, type_: str, reason: str, action: str, note: str,
-               pod: JSON | None = None) -> None:
-        # The pod is the Event's `related` object: kwatch links the step to it, and
-        # events about different pods don't merge into one series.
-        related = typed_copy(pod, "v1", "Pod") if pod is not None else None
-        self.recorder.event(typed_copy(ds, DAEMONSET.api_version, DAEMONSET.kind), type_,
-                            reason, action, note, related=related)
+            self.owner_event(DAEMONSET, ds, "Normal", "SuccessfulDelete", "Delete",
+                             f"Deleted pod: {name}", pod)
 
     def _pod_template(self, ds: JSON, hash_: str) -> JSON:
         """CreatePodTemplate: the set's template plus hash label and daemon tolerations."""
@@ -379,21 +374,4 @@ class DaemonSetController(Controller):
         if unchanged and (not observed
                           or int(previous.get("observedGeneration") or 0) >= generation):
             return  # a no-op write would still wake every watcher of the set
-        await self._patch_status(ds, fields)
-
-    async def _patch_status(self, ds: JSON, fields: JSON) -> None:
-        ns, name = str(meta(ds)["namespace"]), str(meta(ds)["name"])
-        path = f"{DAEMONSET.collection_path(ns)}/{name}"
-        body = copy.deepcopy(ds)
-        for attempt in range(5):
-            body["status"] = {**(body.get("status") or {}), **fields}
-            try:
-                await self.client.update(f"{path}/status", body)
-                return
-            except ApiError as e:
-                if e.code != 409 or attempt == 4:
-                    raise
-                fresh = await self.client.get(path)
-                if fresh is None:
-                    return
-                body = fresh
+        await self.merge_status(DAEMONSET, ds, fields)

@@ -18,15 +18,13 @@ from collections.abc import Iterator
 from kwatch.core.events import JSON, object_key
 from kwatch.core.kinds import DEPLOYMENT, POD, REPLICASET
 from kwatch.core.labels import Selector
-from kwatch.demo.client import ApiError
+from kwatch.demo.controllers._claims import RefManager, owners_selecting, resolve_controller_ref
 from kwatch.demo.controllers._deploysync import DeploymentSync
 from kwatch.demo.controllers._objects import (
     controller_of,
-    controller_ref,
     is_terminating,
     labels_of,
     meta,
-    selector_matches,
     typed_copy,
 )
 from kwatch.demo.controllers.base import Controller, register
@@ -63,19 +61,7 @@ class DeploymentController(Controller):
 
     def _owner_key(self, obj: JSON, ref: JSON | None) -> str | None:
         """The key of the Deployment `ref` points at, if it is the one we cache."""
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        key = f"{meta(obj).get('namespace')}/{ref.get('name')}"
-        d = self.deployments.cache.get(key)
-        if d is None or meta(d).get("uid") != ref.get("uid"):
-            return None
-        return key
-
-    def _deployments_selecting(self, rs: JSON) -> list[str]:
-        ns = meta(rs).get("namespace")
-        return [object_key(d) for d in self.deployments.cache.values()
-                if meta(d).get("namespace") == ns
-                and selector_matches((d.get("spec") or {}).get("selector"), rs)]
+        return resolve_controller_ref(self.deployments.cache, DEPLOYMENT.kind, obj, ref)
 
     # -- informer handlers: only enqueue -------------------------------------------------
 
@@ -102,7 +88,7 @@ class DeploymentController(Controller):
             return
         # An orphan: every Deployment selecting it may want to adopt it.
         if old is None or labels_of(old) != labels_of(new) or old_ref != new_ref:
-            for key in self._deployments_selecting(new):
+            for key in owners_selecting(self.deployments.cache, new):
                 self.enqueue(key)
 
     def _on_pod(self, type_: str, old: JSON | None, new: JSON | None) -> None:
@@ -129,63 +115,6 @@ class DeploymentController(Controller):
 
         (ControllerRefManager.ClaimReplicaSets.) Returns private copies.
         """
-        uid = meta(d).get("uid")
-        claimed: list[JSON] = []
-        can_adopt: bool | None = None
-        for cached in self._replicasets_in(str(meta(d).get("namespace"))):
-            rs = typed_copy(cached, "apps/v1", "ReplicaSet")
-            ref = controller_of(rs)
-            matches = selector.matches(labels_of(rs))
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue  # someone else's
-                if matches:
-                    claimed.append(rs)
-                elif not is_terminating(d):
-                    await self._release(rs, str(uid))
-                continue
-            if not matches or is_terminating(d) or is_terminating(rs):
-                continue
-            if can_adopt is None:
-                can_adopt = await self._can_adopt(d)
-            if can_adopt:
-                adopted = await self._adopt(rs, d)
-                if adopted is not None:
-                    claimed.append(adopted)
-        return claimed
-
-    async def _can_adopt(self, d: JSON) -> bool:
-        # The cache may be stale: only adopt for a Deployment that still exists and is not
-        # being deleted (RecheckDeletionTimestamp), or GC would orphan the RS again.
-        fresh = await self.client.get(f"{DEPLOYMENT.collection_path(meta(d)['namespace'])}/"
-                                      f"{meta(d)['name']}")
-        return (fresh is not None and meta(fresh).get("uid") == meta(d).get("uid")
-                and not is_terminating(fresh))
-
-    async def _adopt(self, rs: JSON, d: JSON) -> JSON | None:
-        patch = {"metadata": {
-            "ownerReferences": [controller_ref(d, "apps/v1", "Deployment")],
-            "uid": meta(rs)["uid"],
-        }}
-        try:
-            fresh = await self.client.patch(self._rs_path(rs), patch, "strategic")
-        except ApiError as e:
-            if e.code in (404, 422):
-                return None  # gone, or no longer adoptable
-            raise
-        return typed_copy(fresh, "apps/v1", "ReplicaSet")
-
-    async def _release(self, rs: JSON, owner_uid: str) -> None:
-        patch = {"metadata": {
-            "ownerReferences": [{"$patch": "delete", "uid": owner_uid}],
-            "uid": meta(rs)["uid"],
-        }}
-        try:
-            await self.client.patch(self._rs_path(rs), patch, "strategic")
-        except ApiError as e:
-            if e.code not in (404, 422):
-                raise
-
-    @staticmethod
-    def _rs_path(rs: JSON) -> str:
-        return f"{REPLICASET.collection_path(meta(rs)['namespace'])}/{meta(rs)['name']}"
+        cached = self._replicasets_in(str(meta(d).get("namespace")))
+        claims = RefManager(self.client, d, DEPLOYMENT, REPLICASET, selector)
+        return await claims.claim(typed_copy(rs, "apps/v1", "ReplicaSet") for rs in cached)

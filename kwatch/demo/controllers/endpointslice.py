@@ -33,7 +33,6 @@ from kwatch.core.kinds import ENDPOINTSLICE, NODE, POD, SERVICE
 from kwatch.demo.client import ApiError, KubeClient
 from kwatch.demo.clock import Clock
 from kwatch.demo.controllers._objects import meta, typed_copy
-from kwatch.demo.controllers._placement import map_selector_matches
 from kwatch.demo.controllers._sliceplan import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -50,6 +49,7 @@ from kwatch.demo.controllers._sliceplan import (
     should_pod_be_in_endpoints,
 )
 from kwatch.demo.controllers.base import Controller, Recorder, register, split_key
+from kwatch.demo.placement import map_selector_matches
 
 log = logging.getLogger(__name__)
 

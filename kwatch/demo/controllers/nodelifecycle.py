@@ -35,7 +35,9 @@ from kwatch.demo.client import ApiError, KubeClient
 from kwatch.demo.clock import Clock, parse_time
 from kwatch.demo.controllers._nodezones import TokenBucket, ZoneState, zone_key, zone_state
 from kwatch.demo.controllers._objects import meta, pod_condition, typed_copy
-from kwatch.demo.controllers._placement import (
+from kwatch.demo.controllers.base import Controller, Recorder, register
+from kwatch.demo.events import EventRecorder
+from kwatch.demo.placement import (
     TAINT_DISK_PRESSURE,
     TAINT_MEMORY_PRESSURE,
     TAINT_NETWORK_UNAVAILABLE,
@@ -46,8 +48,6 @@ from kwatch.demo.controllers._placement import (
     node_condition,
     node_taints,
 )
-from kwatch.demo.controllers.base import Controller, Recorder, register
-from kwatch.demo.events import EventRecorder
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from kwatch.core.kinds import NODE, POD
 from kwatch.demo.client import ApiError, KubeClient
 from kwatch.demo.clock import Clock
 from kwatch.demo.controllers._objects import meta
-from kwatch.demo.controllers._placement import TAINT_OUT_OF_SERVICE, node_ready_status
 from kwatch.demo.controllers.base import Controller, Recorder, register
+from kwatch.demo.placement import TAINT_OUT_OF_SERVICE, node_ready_status
 
 log = logging.getLogger(__name__)
 

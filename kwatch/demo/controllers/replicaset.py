@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from kwatch.core.events import JSON, object_key
 from kwatch.core.kinds import POD, REPLICASET
-from kwatch.core.labels import Selector
 from kwatch.demo.client import ApiError
+from kwatch.demo.controllers._claims import RefManager, owners_selecting, resolve_controller_ref
 from kwatch.demo.controllers._deployutil import prune, spec_replicas
 from kwatch.demo.controllers._objects import (
     controller_of,
@@ -32,7 +32,6 @@ from kwatch.demo.controllers._objects import (
     labels_of,
     meta,
     selector_from,
-    selector_matches,
     typed_copy,
 )
 from kwatch.demo.controllers._podranking import pods_to_delete
@@ -88,19 +87,7 @@ class ReplicaSetController(Controller):
 
     def _rs_key(self, pod: JSON, ref: JSON | None) -> str | None:
         """Key of the cached ReplicaSet `ref` points at (resolveControllerRef)."""
-        if ref is None or ref.get("kind") != "ReplicaSet":
-            return None
-        key = f"{meta(pod).get('namespace')}/{ref.get('name')}"
-        rs = self.replicasets.cache.get(key)
-        if rs is None or meta(rs).get("uid") != ref.get("uid"):
-            return None
-        return key
-
-    def _selecting(self, pod: JSON) -> list[str]:
-        ns = meta(pod).get("namespace")
-        return [k for k, rs in self.replicasets.cache.items()
-                if meta(rs).get("namespace") == ns
-                and selector_matches((rs.get("spec") or {}).get("selector"), pod)]
+        return resolve_controller_ref(self.replicasets.cache, REPLICASET.kind, pod, ref)
 
     def _on_pod(self, type_: str, old: JSON | None, new: JSON | None) -> None:
         if type_ == "DELETED":
@@ -122,7 +109,8 @@ class ReplicaSetController(Controller):
                 self.expectations.creation_observed(key)
                 self.enqueue(key)
             return
-        for key in self._selecting(pod):  # an orphan: candidates may adopt it
+        # An orphan: the ReplicaSets selecting it may adopt it.
+        for key in owners_selecting(self.replicasets.cache, pod):
             self.enqueue(key)
 
     def _pod_updated(self, old: JSON, new: JSON) -> None:
@@ -149,7 +137,7 @@ class ReplicaSetController(Controller):
                     self.enqueue_after(key, min_ready + 1)
             return
         if labels_changed or old_ref != new_ref:
-            for key in self._selecting(new):
+            for key in owners_selecting(self.replicasets.cache, new):
                 self.enqueue(key)
 
     def _pod_deleted(self, pod: JSON) -> None:
@@ -174,7 +162,7 @@ class ReplicaSetController(Controller):
         ns = str(meta(rs).get("namespace"))
         active = [p for p in self.pods.cache.values()
                   if meta(p).get("namespace") == ns and is_pod_active(p)]
-        pods = await self._claim_pods(rs, selector, active)
+        pods = await RefManager(self.client, rs, REPLICASET, POD, selector).claim(active)
         manage_error: Exception | None = None
         if needs_sync and not is_terminating(rs):
             try:
@@ -268,54 +256,6 @@ class ReplicaSetController(Controller):
                             related=typed_copy(pod, "v1", "Pod"))
 
     # -- ownership -----------------------------------------------------------------------
-
-    async def _claim_pods(self, rs: JSON, selector: Selector, pods: list[JSON]) -> list[JSON]:
-        """Pods this RS manages: owned and matching; matching orphans get adopted, owned
-        pods whose labels no longer match are released (ControllerRefManager.ClaimPods)."""
-        uid = meta(rs).get("uid")
-        claimed: list[JSON] = []
-        can_adopt: bool | None = None
-        for pod in pods:
-            ref = controller_of(pod)
-            matches = selector.matches(labels_of(pod))
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if matches:
-                    claimed.append(pod)
-                elif not is_terminating(rs):
-                    await self._patch_owner(pod, {"$patch": "delete", "uid": uid})
-                continue
-            if not matches or is_terminating(rs) or is_terminating(pod):
-                continue
-            if can_adopt is None:
-                can_adopt = await self._can_adopt(rs)
-            if can_adopt:
-                adopted = await self._patch_owner(pod, controller_ref(rs, "apps/v1", "ReplicaSet"))
-                if adopted is not None:
-                    claimed.append(adopted)
-        return claimed
-
-    async def _can_adopt(self, rs: JSON) -> bool:
-        # Recheck against the server: a stale cache must not adopt for a deleted RS.
-        fresh = await self.client.get(
-            f"{REPLICASET.collection_path(meta(rs)['namespace'])}/{meta(rs)['name']}")
-        return (fresh is not None and meta(fresh).get("uid") == meta(rs).get("uid")
-                and not is_terminating(fresh))
-
-    async def _patch_owner(self, pod: JSON, owner_ref_patch: JSON) -> JSON | None:
-        """Strategic-merge one ownerReference in (adopt) or out (`$patch: delete`, release).
-
-        The pod's uid in the patch makes it fail on a re-created pod of the same name.
-        """
-        path = f"{POD.collection_path(meta(pod)['namespace'])}/{meta(pod)['name']}"
-        patch = {"metadata": {"ownerReferences": [owner_ref_patch], "uid": meta(pod)["uid"]}}
-        try:
-            return await self.client.patch(path, patch, "strategic")
-        except ApiError as e:
-            if e.code in (404, 409, 422):
-                return None  # gone or changed: the next sync sees the new state
-            raise
 
     # -- status --------------------------------------------------------------------------
 

@@ -38,7 +38,6 @@ from kwatch.demo.controllers._objects import (
     is_pod_available,
     is_pod_ready,
     meta,
-    typed_copy,
 )
 from kwatch.demo.controllers.base import Controller, register
 from kwatch.demo.controllers.revisions import (
@@ -272,7 +271,7 @@ class StatefulSetController(Controller):
                 update = await self.revisions.create(candidate)
             except RevisionCollision:
                 # Same name, different data: bump collisionCount so the next hash differs.
-                await self._patch_status(sts, {"collisionCount": collisions + 1})
+                await self.merge_status(STATEFULSET, sts, {"collisionCount": collisions + 1})
                 raise
         current = next(
             (r for r in revisions if meta(r).get("name") == status.get("currentRevision")),
@@ -389,14 +388,14 @@ class StatefulSetController(Controller):
             if e.code == 409 and e.reason == "AlreadyExists":
                 # Our cache hasn't seen it yet: it exists, so treat it as not ready yet.
                 return {**pod, "status": {"phase": "Pending"}}
-            self._event(
-                sts, "Warning", "FailedCreate", "Create",
+            self.owner_event(
+                STATEFULSET, sts, "Warning", "FailedCreate", "Create",
                 f"create Pod {pod_name} in StatefulSet {set_name} failed error: {e.message}",
                 pod,
             )
             raise
-        self._event(sts, "Normal", "SuccessfulCreate", "Create",
-                    f"create Pod {pod_name} in StatefulSet {set_name} successful", created)
+        self.owner_event(STATEFULSET, sts, "Normal", "SuccessfulCreate", "Create",
+                         f"create Pod {pod_name} in StatefulSet {set_name} successful", created)
         return created
 
     async def _delete(self, sts: JSON, pod: JSON) -> None:
@@ -405,22 +404,15 @@ class StatefulSetController(Controller):
         try:
             await self.client.delete(f"{POD.collection_path(ns)}/{pod_name}")
         except ApiError as e:
-            self._event(
-                sts, "Warning", "FailedDelete", "Delete",
+            self.owner_event(
+                STATEFULSET, sts, "Warning", "FailedDelete", "Delete",
                 f"delete Pod {pod_name} in StatefulSet {set_name} failed error: {e.message}",
                 pod,
             )
             raise
         self._deleting[str(meta(pod).get("uid"))] = self.clock.now()
-        self._event(sts, "Normal", "SuccessfulDelete", "Delete",
-                    f"delete Pod {pod_name} in StatefulSet {set_name} successful", pod)
-
-    def _event(self, sts: JSON, type_: str, reason: str, action: str, note: str,
-               pod: JSON) -> None:
-        # The pod is the Event's `related` object: kwatch links the step to it, and
-        # events about different pods don't merge into one series.
-        self.recorder.event(typed_copy(sts, STATEFULSET.api_version, STATEFULSET.kind), type_,
-                            reason, action, note, related=typed_copy(pod, "v1", "Pod"))
+        self.owner_event(STATEFULSET, sts, "Normal", "SuccessfulDelete", "Delete",
+                         f"delete Pod {pod_name} in StatefulSet {set_name} successful", pod)
 
     async def _write_status(self, sts: JSON, status: SetStatus) -> None:
         spec = sts.get("spec") or {}
@@ -435,21 +427,4 @@ class StatefulSetController(Controller):
         new = status.as_json(previous)
         if all(previous.get(k) == v for k, v in new.items()):
             return
-        await self._patch_status(sts, new)
-
-    async def _patch_status(self, sts: JSON, fields: JSON) -> None:
-        ns, name = str(meta(sts)["namespace"]), str(meta(sts)["name"])
-        path = f"{STATEFULSET.collection_path(ns)}/{name}/status"
-        body = copy.deepcopy(sts)
-        for attempt in range(5):
-            body["status"] = {**(body.get("status") or {}), **fields}
-            try:
-                await self.client.update(path, body)
-                return
-            except ApiError as e:
-                if e.code != 409 or attempt == 4:
-                    raise
-                fresh = await self.client.get(f"{STATEFULSET.collection_path(ns)}/{name}")
-                if fresh is None:
-                    return
-                body = fresh
+        await self.merge_status(STATEFULSET, sts, new)

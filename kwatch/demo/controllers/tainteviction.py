@@ -27,8 +27,8 @@ from kwatch.core.events import JSON, object_key
 from kwatch.core.kinds import NODE, POD
 from kwatch.demo.client import ApiError
 from kwatch.demo.controllers._objects import meta, typed_copy
-from kwatch.demo.controllers._placement import node_taints, tolerates
 from kwatch.demo.controllers.base import Controller, register, split_key
+from kwatch.demo.placement import node_taints, tolerates
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,18 @@ def timeouts(o: Observed) -> str | None:
     return None if o.traffic.timeout > 0 else "no request timed out"
 
 
+def failures_only_after(fact_key: str, what: str) -> Check:
+    """No request failed before the moment the script stored in `facts[fact_key]`: the
+    failures a lab shows must come from the change it makes, not from its setup."""
+
+    def check(o: Observed) -> str | None:
+        t0 = float(o.facts.get(fact_key, 0.0))
+        early = [r for r in o.requests if r.outcome != "ok" and r.t < t0]
+        return f"{len(early)} requests failed before the {what}" if early else None
+
+    return check
+
+
 def hazard(kind: str) -> Check:
     def check(o: Observed) -> str | None:
         return None if kind in o.hazard_kinds() else f"kwatch raised no {kind} hazard"

@@ -16,13 +16,14 @@ from kwatch.demo.scenarios import _kubectl as k
 from kwatch.demo.scenarios import _manifests as m
 from kwatch.demo.scenarios._checks import (
     all_of,
+    failures_only_after,
     hazard,
     no_hazard,
     no_refusals,
     refusals,
     served,
 )
-from kwatch.demo.scenarios.base import Act, Expect, Observed, Scenario, ScenarioContext
+from kwatch.demo.scenarios.base import Act, Expect, Scenario, ScenarioContext
 
 APP = "web"
 REPLICAS = 3
@@ -52,12 +53,6 @@ async def rollout_restart(ctx: ScenarioContext) -> None:
     ctx.facts["restarted_at"] = ctx.clock.now()
     await k.rollout_restart(ctx, DEPLOYMENT, APP)
     await k.wait_rollout(ctx, APP)
-
-
-def refused_after_delete(o: Observed) -> str | None:
-    t0 = float(o.facts.get("deleted_at", 0.0))
-    early = [r for r in o.requests if r.outcome != "ok" and r.t < t0]
-    return f"{len(early)} requests failed before the delete" if early else None
 
 
 def build(name: str, *, prestop: int | None) -> Scenario:
@@ -103,7 +98,8 @@ def build(name: str, *, prestop: int | None) -> Scenario:
             "the fix: a preStop sleep.")
         expect = (
             Expect("requests were refused (503) while the pod died", all_of(served, refusals)),
-            Expect("the failures started only after the delete", refused_after_delete),
+            Expect("the failures started only after the delete",
+                   failures_only_after("deleted_at", "delete")),
             Expect("kwatch raised the serving-while-dying hazard", hazard(SERVING_WHILE_DYING)),
         )
 

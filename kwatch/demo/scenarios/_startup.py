@@ -15,13 +15,14 @@ from kwatch.demo.scenarios import _kubectl as k
 from kwatch.demo.scenarios import _manifests as m
 from kwatch.demo.scenarios._checks import (
     all_of,
+    failures_only_after,
     hazard,
     no_hazard,
     no_refusals,
     refusals,
     served,
 )
-from kwatch.demo.scenarios.base import Act, Expect, Observed, Scenario, ScenarioContext
+from kwatch.demo.scenarios.base import Act, Expect, Scenario, ScenarioContext
 
 APP = "web"
 START = 2
@@ -50,11 +51,6 @@ def build(name: str, *, probe: bool) -> Scenario:
         await k.wait_listening(ctx, APP, SCALED)
         ctx.facts["listening_at"] = ctx.clock.now()
 
-    def failures_during_startup(o: Observed) -> str | None:
-        t0 = float(o.facts.get("scaled_at", 0.0))
-        early = [r for r in o.requests if r.outcome != "ok" and r.t < t0]
-        return f"{len(early)} requests failed before the scale-up" if early else None
-
     if probe:
         on_scale = (
             "Two new pods start. Their app needs 8 s before it listens; the kubelet probes "
@@ -81,7 +77,8 @@ def build(name: str, *, probe: bool) -> Scenario:
         expect = (
             Expect("requests were refused (503) while the new pods started",
                    all_of(served, refusals)),
-            Expect("the failures happened only after the scale-up", failures_during_startup),
+            Expect("the failures happened only after the scale-up",
+                   failures_only_after("scaled_at", "scale-up")),
             Expect("kwatch raised the ready-without-probe hazard", hazard(READY_WITHOUT_PROBE)),
         )
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import DAEMONSET, POD
+from kwatch.core.steps import StepName
 from kwatch.demo.scenarios import _daemonsets as ds
 from kwatch.demo.scenarios import _kubectl as k
 from kwatch.demo.scenarios import _manifests as m
 from kwatch.demo.scenarios.base import Act, Expect, Observed, Scenario, ScenarioContext
 
 MAX_UNAVAILABLE = 1
+CONTROLLER = "daemonset-controller"
 
 
 async def create(ctx: ScenarioContext) -> None:
@@ -42,6 +44,16 @@ def all_replaced(o: Observed) -> str | None:
         return f"outdated at the end: {stale or 'no pods'}"
     kept = set(o.facts.get("old_uids") or ()) & set(o.facts.get("end_uids") or ())
     return f"{len(kept)} old pods survived" if kept else None
+
+
+def controller_deleted(o: Observed) -> str | None:
+    """kwatch names the daemonset controller (not "user") for each old pod's deletion:
+    it tells them apart by the pods' pod-template-generation label."""
+    old = set(o.facts.get("old_uids") or ())
+    actors = {s.actor for s in o.steps_named(StepName.DELETION_REQUESTED) if s.uid in old}
+    if actors != {CONTROLLER}:
+        return f"old pods' deletions attributed to {sorted(actors) or 'nobody'}"
+    return None
 
 
 def one_node_at_a_time(o: Observed) -> str | None:
@@ -79,6 +91,7 @@ SCENARIO = Scenario(
         "nothing happened until an operator deleted each pod.", update, watch=3),
     expect=(
         Expect("every pod was replaced by one of the new revision", all_replaced),
+        Expect(f"the {CONTROLLER} deleted every old pod", controller_deleted),
         Expect(f"never more than {MAX_UNAVAILABLE} node without a Ready pod",
                one_node_at_a_time),
     ),

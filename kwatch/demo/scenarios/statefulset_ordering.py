@@ -8,9 +8,11 @@ highest ordinal first and waits until it is completely gone before the next.
 from __future__ import annotations
 
 from kwatch.core.events import JSON
+from kwatch.core.hazards import SERVING_WHILE_DYING
 from kwatch.core.kinds import POD, STATEFULSET
 from kwatch.demo.scenarios import _kubectl as k
 from kwatch.demo.scenarios import _manifests as m
+from kwatch.demo.scenarios._checks import hazard
 from kwatch.demo.scenarios.base import Act, Expect, Observed, Scenario, ScenarioContext
 
 APP = "db"
@@ -90,13 +92,22 @@ SCENARIO = Scenario(
         "waits until it is Running and Ready before it even creates db-1: watch the lanes "
         "start one after another.", create, watch=3),
     Act("Scaling down goes in reverse: db-2 first, and db-1 only once db-2 is completely "
-        "gone. A database replica set relies on this order. kwatch flags each as "
-        "serving-while-dying: the pods were still endpoints of the headless Service when "
-        "they got SIGTERM, with no preStop sleep to drain their clients first.",
-        scale_down, watch=3),
+        "gone. A database replica set relies on this order. kwatch flags each deletion as "
+        "serving-while-dying, as on a real cluster: the statefulset controller deleted a "
+        "pod that was still a ready endpoint of the headless Service, and with no preStop "
+        "hook SIGTERM went out at once.", scale_down, watch=3),
+    Act("No traffic runs here, so nothing was lost. A headless Service has no proxy: "
+        "clients find the pods in DNS, which drops a pod once its endpoint turns not-ready "
+        "(the short window kwatch measured); cached answers and open connections still "
+        "reach it until it exits. For a database the cure is an app that drains or hands "
+        "over on SIGTERM within its grace period; a preStop sleep only helps clients that "
+        "look the name up again."),
     expect=(
         Expect("each pod was created only after the previous one was Ready, and they became "
                "Ready in ordinal order", ordered_startup),
         Expect("scale-down removed db-2 completely before deleting db-1", ordered_scale_down),
+        # The narration says so: keep it true.
+        Expect("kwatch flagged the deletions as serving-while-dying",
+               hazard(SERVING_WHILE_DYING)),
     ),
 )

@@ -174,6 +174,56 @@ def test_generation_counts_spec_changes_only(store: Storage) -> None:
     assert d["metadata"]["generation"] == 3
 
 
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def daemonset(name: str, annotations: dict[str, str] | None = None) -> JSON:
+    body = {**deployment(name), "kind": "DaemonSet"}  # no replicas: same shape otherwise
+    if annotations is not None:
+        body["metadata"]["annotations"] = annotations
+    return body
+
+
+def template_generation(obj: JSON) -> str | None:
+    return (obj["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION)
+
+
+def test_daemonset_template_generation_counts_template_changes(store: Storage) -> None:
+    # kube-apiserver's DaemonSet strategy: 1 on create, +1 per change of spec.template,
+    # whoever writes and whatever else changes. The daemonset controller copies it into
+    # its pods' pod-template-generation label. (This sequence was checked against a
+    # real kube-apiserver v1.36.1.)
+    ds = store.create("daemonsets", daemonset("agent", {"team": "infra"}))
+    assert template_generation(ds) == "1"
+    assert ds["metadata"]["annotations"]["team"] == "infra"
+    ds = store.patch("daemonsets", "agent", {"spec": {"minReadySeconds": 5}})
+    assert (ds["metadata"]["generation"], template_generation(ds)) == (2, "1")
+    ds = store.patch("daemonsets", "agent", {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "nginx:1.28"}]}}}}, patch_type="strategic")
+    assert (ds["metadata"]["generation"], template_generation(ds)) == (3, "2")
+    ds = store.patch("daemonsets", "agent", {"status": {"numberReady": 1}},
+                     subresource="status")
+    assert template_generation(ds) == "2"
+    # Clients can neither set nor remove it (dropping it is no write at all).
+    ds = store.patch("daemonsets", "agent", {"metadata": {"annotations": {
+        TEMPLATE_GENERATION: "7"}}})
+    assert template_generation(ds) == "2"
+    rv = store.rv
+    ds["metadata"]["annotations"].pop(TEMPLATE_GENERATION)
+    ds = store.update("daemonsets", ds)
+    assert template_generation(ds) == "2" and store.rv == rv
+    ds["metadata"]["annotations"][TEMPLATE_GENERATION] = "two"
+    err = api_error(store.update, "daemonsets", ds)
+    assert err.code == 400 and 'parsing "two": invalid syntax' in err.message
+    # On create a client's value of at least 1 is kept (as by the real server).
+    assert template_generation(store.create("daemonsets", daemonset(
+        "restored", {TEMPLATE_GENERATION: "5"}))) == "5"
+    assert template_generation(store.create("daemonsets", daemonset(
+        "zero", {TEMPLATE_GENERATION: "0"}))) == "1"
+    # Other workloads don't get it.
+    assert "annotations" not in store.create("deployments", deployment("web"))["metadata"]
+
+
 def test_status_subresource_and_main_resource_are_separate(store: Storage) -> None:
     d = store.create("deployments", deployment("web"))
     d["spec"]["replicas"] = 5

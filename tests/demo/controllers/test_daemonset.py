@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lab_cluster import Cluster, pod_status
+from lab_cluster import Cluster, pod_status, wait_for
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import DAEMONSET, EVENT, NODE, POD
@@ -13,6 +13,7 @@ from kwatch.demo.controllers.daemonset import DaemonSetController
 from kwatch.demo.controllers.revisions import CONTROLLER_REVISION
 
 HASH = "controller-revision-hash"
+GENERATION = "pod-template-generation"
 
 
 def daemonset(strategy: str = "RollingUpdate", image: str = "fluentd:1") -> JSON:
@@ -49,16 +50,15 @@ async def wait_live(c: Cluster, nodes: set[str]) -> dict[str, JSON]:
     async def probe() -> dict[str, JSON] | None:
         have = await live_pods(c)
         return have if set(have) == nodes else None
-    return await c.wait_for(probe, what=f"daemon pods on {sorted(nodes)}")
+    return await wait_for(probe, what=f"daemon pods on {sorted(nodes)}")
 
 
 async def run_pod(c: Cluster, pod: JSON) -> None:
     """Play scheduler (bind to the pinned node) and kubelet (Running + Ready)."""
     name = pod["metadata"]["name"]
-    if not pod["spec"].get("nodeName"):
-        await c.api.create(f"/api/v1/namespaces/default/pods/{name}/binding", {
-            "apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": target_node(pod)}})
+    node = target_node(pod)
+    if not pod["spec"].get("nodeName") and node is not None:
+        await c.bind(name, node)
     await c.set_pod_status(name, pod_status(ready=True, ip=f"10.244.0.{hash(name) % 200 + 2}"))
 
 
@@ -73,7 +73,7 @@ async def wait_status(c: Cluster, **want: int) -> JSON:
     async def probe() -> JSON | None:
         st = await ds_status(c)
         return st if all(st.get(k) == v for k, v in want.items()) else None
-    return await c.wait_for(probe, what=f"status {want}")
+    return await wait_for(probe, what=f"status {want}")
 
 
 async def test_one_pod_per_node_pinned_by_node_affinity() -> None:
@@ -89,7 +89,9 @@ async def test_one_pod_per_node_pinned_by_node_affinity() -> None:
         assert revisions[0]["metadata"]["name"] == f"agent-{hash_}"
         for node, pod in pods.items():
             assert pod["metadata"]["name"].startswith("agent-")
-            assert pod["metadata"]["labels"] == {"app": "agent", HASH: hash_}
+            # The template generation the API server keeps on the set, as the real
+            # controller labels its pods (kwatch tells rolling replacements by it).
+            assert pod["metadata"]["labels"] == {"app": "agent", HASH: hash_, GENERATION: "1"}
             owner = pod["metadata"]["ownerReferences"][0]
             assert (owner["kind"], owner["uid"]) == ("DaemonSet", ds["metadata"]["uid"])
             # Pinned for the scheduler to bind, not bound by the controller.
@@ -153,10 +155,12 @@ async def test_on_delete_leaves_pods_outdated_until_each_is_deleted() -> None:
             have = await live_pods(c)
             p = have.get("node-1")
             return have if p is not None and p["metadata"]["labels"][HASH] == new_hash else None
-        have = await c.wait_for(replaced, what="node-1 replacement")
+        have = await wait_for(replaced, what="node-1 replacement")
         assert have["node-2"]["metadata"]["uid"] == pods["node-2"]["metadata"]["uid"]
         assert have["node-2"]["metadata"]["labels"][HASH] == old_hash
         assert have["node-1"]["spec"]["containers"][0]["image"] == "fluentd:2"
+        generations = {n: p["metadata"]["labels"][GENERATION] for n, p in have.items()}
+        assert generations == {"node-1": "2", "node-2": "1"}
         await run_pod(c, have["node-1"])
         await wait_status(c, updatedNumberScheduled=1, numberReady=2)
 
@@ -180,10 +184,11 @@ async def test_rolling_update_replaces_one_node_at_a_time() -> None:
                     if p["metadata"].get("deletionTimestamp"):
                         return p
                 return None
-            gone = await c.wait_for(victim, what=f"deletion in round {round_}")
+            gone = await wait_for(victim, what=f"deletion in round {round_}")
             node = target_node(gone)
             assert node is not None and node not in replaced
             assert gone["metadata"]["labels"][HASH] == old_hash
+            assert gone["metadata"]["labels"][GENERATION] == "1"
             await asyncio.sleep(0.2)
             terminating = [p for p in await c.list(POD, label_selector="app=agent")
                            if p["metadata"].get("deletionTimestamp")]
@@ -194,7 +199,8 @@ async def test_rolling_update_replaces_one_node_at_a_time() -> None:
             async def fresh(node: str = node) -> JSON | None:
                 p = (await live_pods(c)).get(node)
                 return p if p is not None and p["metadata"]["labels"][HASH] != old_hash else None
-            new = await c.wait_for(fresh, what=f"replacement on {node}")
+            new = await wait_for(fresh, what=f"replacement on {node}")
+            assert new["metadata"]["labels"][GENERATION] == "2"
             await asyncio.sleep(0.2)
             # ...and while it isn't Ready, no other old pod is touched.
             assert sum(1 for p in await c.list(POD, label_selector="app=agent")
@@ -219,13 +225,13 @@ async def test_failed_daemon_pod_is_replaced() -> None:
             p = (await live_pods(c)).get("node-1")
             return p if p is not None and p["metadata"]["uid"] != first["metadata"]["uid"] \
                 else None
-        await c.wait_for(replaced, what="replacement of the failed pod")
+        await wait_for(replaced, what="replacement of the failed pod")
         assert await c.get(POD, first["metadata"]["name"]) is None
 
         async def warned() -> list[JSON] | None:
             evs = [e for e in await c.list(EVENT) if e["reason"] == "FailedDaemonPod"]
             return evs or None
-        ev = (await c.wait_for(warned, what="FailedDaemonPod event"))[0]
+        ev = (await wait_for(warned, what="FailedDaemonPod event"))[0]
         assert ev["type"] == "Warning" and ev["regarding"]["kind"] == "DaemonSet"
         assert ev["note"] == (f"Found failed daemon pod default/{first['metadata']['name']} "
                               "on node node-1, will try to kill it")

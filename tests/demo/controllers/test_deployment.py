@@ -6,20 +6,21 @@ import copy
 from typing import Any
 
 import pytest
-from rollout_harness import (
+from lab_cluster import (
     NS,
+    ROLLOUT,
     Cluster,
     History,
     condition,
     deployment,
     deployment_complete,
-    eventually,
     labels,
     owner_uid,
+    wait_for,
 )
 
 from kwatch.core.events import JSON
-from kwatch.core.kinds import POD, REPLICASET
+from kwatch.core.kinds import DEPLOYMENT, POD, REPLICASET
 from kwatch.demo.controllers import _deployutil as du
 from kwatch.demo.controllers.hashing import POD_TEMPLATE_HASH_LABEL, compute_hash
 
@@ -31,8 +32,8 @@ def rs_by_revision(rses: list[JSON]) -> dict[str, JSON]:
 
 
 async def wait_complete(c: Cluster, name: str, within: float = 6.0) -> JSON:
-    await eventually(lambda: deployment_complete(c, name), within=within)
-    return await c.get_deployment(name)
+    await wait_for(lambda: deployment_complete(c, name), within=within)
+    return await c.must_get(DEPLOYMENT, name)
 
 
 def active_pods(pods: list[JSON]) -> list[JSON]:
@@ -68,8 +69,8 @@ def test_recreate_has_no_surge_and_no_unavailable_budget() -> None:
 
 
 async def test_create_makes_a_hashed_replicaset_with_revision_1_and_owned_pods() -> None:
-    async with Cluster() as c:
-        created = await c.create_deployment(deployment("web", 3))
+    async with Cluster(controllers=ROLLOUT, kubelet=True) as c:
+        created = await c.create(DEPLOYMENT, deployment("web", 3))
         d = await wait_complete(c, "web")
         [rs] = await c.replicasets("web")
         h = compute_hash(d["spec"]["template"])
@@ -109,17 +110,17 @@ async def test_create_makes_a_hashed_replicaset_with_revision_1_and_owned_pods()
             notes = [e["note"] for e in await c.events("ScalingReplicaSet")]
             return f"Scaled up replica set web-{h} from 0 to 3" in notes
 
-        await eventually(scaled_event)
+        await wait_for(scaled_event)
         [ev] = await c.events("ScalingReplicaSet")
         assert ev["reportingController"] == "deployment-controller"
         assert ev["regarding"]["kind"] == "Deployment" and ev["regarding"]["name"] == "web"
 
 
 async def test_scaling_resizes_the_replicaset_and_records_events() -> None:
-    async with Cluster() as c:
-        await c.create_deployment(deployment("web", 2))
+    async with Cluster(controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", 2))
         await wait_complete(c, "web")
-        await c.patch_deployment("web", {"spec": {"replicas": 5}})
+        await c.patch(DEPLOYMENT, "web", {"spec": {"replicas": 5}})
         await wait_complete(c, "web")
         [rs] = await c.replicasets("web")
         name = rs["metadata"]["name"]
@@ -127,13 +128,13 @@ async def test_scaling_resizes_the_replicaset_and_records_events() -> None:
         assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "5"
         assert len(active_pods(await c.pods("web"))) == 5
 
-        await c.patch_deployment("web", {"spec": {"replicas": 1}})
+        await c.patch(DEPLOYMENT, "web", {"spec": {"replicas": 1}})
         await wait_complete(c, "web")
 
         async def one_pod_left() -> bool:
             return len(await c.pods("web")) == 1
 
-        await eventually(one_pod_left)
+        await wait_for(one_pod_left)
         [rs] = await c.replicasets("web")
         assert rs["metadata"]["name"] == name, "scaling never makes a new ReplicaSet"
         assert rs["metadata"]["annotations"][REVISION] == "1"
@@ -143,7 +144,7 @@ async def test_scaling_resizes_the_replicaset_and_records_events() -> None:
             return {f"Scaled up replica set {name} from 2 to 5",
                     f"Scaled down replica set {name} from 5 to 1"} <= got
 
-        await eventually(notes)
+        await wait_for(notes)
 
 
 # -- rolling update -----------------------------------------------------------------------
@@ -189,12 +190,12 @@ async def test_rolling_update_never_exceeds_surge_or_unavailable(
     strategy: JSON = {"type": "RollingUpdate"}
     if surge is not None:
         strategy["rollingUpdate"] = {"maxSurge": surge, "maxUnavailable": unavailable}
-    async with Cluster(speed=60) as c:
-        await c.create_deployment(deployment("web", replicas, strategy=strategy))
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", replicas, strategy=strategy))
         d1 = await wait_complete(c, "web")
         [old] = await c.replicasets("web")
-        async with History(c.client, REPLICASET) as rs_history:
-            await c.patch_deployment("web", {"spec": {"template": {"spec": {"containers": [
+        async with History(c.api, REPLICASET) as rs_history:
+            await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"spec": {"containers": [
                 {"name": "app", "image": "nginx:1.26"}]}}}})
             d2 = await wait_complete(c, "web", within=10)
         assert d2["metadata"]["generation"] == d1["metadata"]["generation"] + 1
@@ -220,16 +221,16 @@ async def test_rolling_update_never_exceeds_surge_or_unavailable(
             return len(pods) == replicas and all(
                 owner_uid(p) == new["metadata"]["uid"] for p in pods)
 
-        await eventually(only_new_pods)
+        await wait_for(only_new_pods)
 
 
 async def test_min_ready_seconds_holds_the_rollout_until_pods_are_available() -> None:
-    async with Cluster(speed=60) as c:
-        await c.create_deployment(deployment("web", 2, min_ready_seconds=20, strategy={
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", 2, min_ready_seconds=20, strategy={
             "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}))
         await wait_complete(c, "web", within=8)
         t0 = c.clock.now()
-        await c.patch_deployment("web", {"spec": {"template": {"metadata": {
+        await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"metadata": {
             "annotations": {"kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"}}}}})
 
         async def new_rs_ready_not_available() -> bool:
@@ -237,7 +238,7 @@ async def test_min_ready_seconds_holds_the_rollout_until_pods_are_available() ->
             s = (rses.get("2") or {}).get("status") or {}
             return bool(s.get("readyReplicas", 0) == 1 and s.get("availableReplicas", 0) == 0)
 
-        await eventually(new_rs_ready_not_available)
+        await wait_for(new_rs_ready_not_available)
         # Ready is not enough: with maxUnavailable 0 no old pod may go yet.
         rses = rs_by_revision(await c.replicasets("web"))
         assert rses["1"]["spec"]["replicas"] == 2
@@ -250,12 +251,12 @@ async def test_min_ready_seconds_holds_the_rollout_until_pods_are_available() ->
 
 
 async def test_recreate_scales_old_to_zero_and_waits_for_its_pods_to_be_gone() -> None:
-    async with Cluster(speed=60, terminate_delay=5) as c:
-        await c.create_deployment(deployment("web", 3, strategy={"type": "Recreate"}))
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True, terminate_delay=5) as c:
+        await c.create(DEPLOYMENT, deployment("web", 3, strategy={"type": "Recreate"}))
         await wait_complete(c, "web")
         [old] = await c.replicasets("web")
-        async with History(c.client, REPLICASET) as rs_h, History(c.client, POD) as pod_h:
-            await c.patch_deployment("web", {"spec": {"template": {"spec": {"containers": [
+        async with History(c.api, REPLICASET) as rs_h, History(c.api, POD) as pod_h:
+            await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"spec": {"containers": [
                 {"name": "app", "image": "nginx:1.26"}]}}}})
             await wait_complete(c, "web", within=8)
         old_uid = old["metadata"]["uid"]
@@ -284,10 +285,10 @@ async def test_recreate_scales_old_to_zero_and_waits_for_its_pods_to_be_gone() -
 
 
 async def test_rollback_reuses_the_old_replicaset_and_bumps_its_revision() -> None:
-    async with Cluster(speed=60) as c:
-        await c.create_deployment(deployment("web", 2))
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", 2))
         await wait_complete(c, "web")
-        await c.patch_deployment("web", {"spec": {"template": {"spec": {"containers": [
+        await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"spec": {"containers": [
             {"name": "app", "image": "nginx:1.26"}]}}}})
         await wait_complete(c, "web")
         rses = rs_by_revision(await c.replicasets("web"))
@@ -295,7 +296,7 @@ async def test_rollback_reuses_the_old_replicaset_and_bumps_its_revision() -> No
         # `kubectl rollout undo`: copy revision 1's template (minus the hash) back.
         template = copy.deepcopy(v1["spec"]["template"])
         del template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL]
-        await c.client.patch(f"/apis/apps/v1/namespaces/{NS}/deployments/web",
+        await c.api.patch(f"/apis/apps/v1/namespaces/{NS}/deployments/web",
                              [{"op": "replace", "path": "/spec/template", "value": template}],
                              "json")
         d = await wait_complete(c, "web")
@@ -311,11 +312,11 @@ async def test_rollback_reuses_the_old_replicaset_and_bumps_its_revision() -> No
 
 
 async def test_rollout_restart_annotation_makes_a_new_hash() -> None:
-    async with Cluster(speed=60) as c:
-        await c.create_deployment(deployment("web", 1))
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", 1))
         await wait_complete(c, "web")
         [before] = await c.replicasets("web")
-        await c.patch_deployment("web", {"spec": {"template": {"metadata": {"annotations": {
+        await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": "2025-06-01T10:00:00Z"}}}}})
         await wait_complete(c, "web")
         by_rev = rs_by_revision(await c.replicasets("web"))
@@ -329,17 +330,17 @@ async def test_rollout_restart_annotation_makes_a_new_hash() -> None:
 
 
 async def test_progress_deadline_exceeded_when_pods_never_become_ready() -> None:
-    async with Cluster(speed=60, ready=False) as c:
-        await c.create_deployment(deployment("web", 2, progress_deadline=15))
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True, ready=False) as c:
+        await c.create(DEPLOYMENT, deployment("web", 2, progress_deadline=15))
 
         async def timed_out() -> bool:
-            cond = condition(await c.get_deployment("web"), "Progressing") or {}
+            cond = condition(await c.must_get(DEPLOYMENT, "web"), "Progressing") or {}
             return cond.get("reason") == "ProgressDeadlineExceeded"
 
         t0 = c.clock.now()
-        await eventually(timed_out, within=5)
+        await wait_for(timed_out, within=5)
         assert c.clock.now() - t0 >= 15
-        d = await c.get_deployment("web")
+        d = await c.must_get(DEPLOYMENT, "web")
         progressing = condition(d, "Progressing")
         assert progressing is not None and progressing["status"] == "False"
         assert progressing["message"].endswith("has timed out progressing.")
@@ -351,59 +352,59 @@ async def test_progress_deadline_exceeded_when_pods_never_become_ready() -> None
 
 
 async def test_paused_deployment_does_not_roll_out_until_resumed() -> None:
-    async with Cluster(speed=60) as c:
-        await c.create_deployment(deployment("web", 2))
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", 2))
         await wait_complete(c, "web")
-        await c.patch_deployment("web", {"spec": {"paused": True}})
+        await c.patch(DEPLOYMENT, "web", {"spec": {"paused": True}})
 
         async def paused() -> bool:
-            cond = condition(await c.get_deployment("web"), "Progressing") or {}
+            cond = condition(await c.must_get(DEPLOYMENT, "web"), "Progressing") or {}
             return cond.get("reason") == "DeploymentPaused"
 
-        await eventually(paused)
-        await c.patch_deployment("web", {"spec": {"template": {"spec": {"containers": [
+        await wait_for(paused)
+        await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"spec": {"containers": [
             {"name": "app", "image": "nginx:1.26"}]}}}})
-        d = await c.get_deployment("web")
+        d = await c.must_get(DEPLOYMENT, "web")
 
         async def observed() -> bool:
-            s = (await c.get_deployment("web")).get("status") or {}
+            s = (await c.must_get(DEPLOYMENT, "web")).get("status") or {}
             return bool(s.get("observedGeneration") == d["metadata"]["generation"])
 
-        await eventually(observed)
+        await wait_for(observed)
         assert len(await c.replicasets("web")) == 1, "paused: no new ReplicaSet"
-        await c.patch_deployment("web", {"spec": {"paused": False}})
+        await c.patch(DEPLOYMENT, "web", {"spec": {"paused": False}})
         await wait_complete(c, "web")
         assert set(rs_by_revision(await c.replicasets("web"))) == {"1", "2"}
 
 
 async def test_revision_history_limit_deletes_the_oldest_idle_replicasets() -> None:
-    async with Cluster(speed=80) as c:
-        await c.create_deployment(deployment("web", 1, revision_history_limit=1))
+    async with Cluster(speed=80, controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", 1, revision_history_limit=1))
         for tag in ("1.26", "1.27", "1.28"):
-            await c.patch_deployment("web", {"spec": {"template": {"spec": {"containers": [
+            await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"spec": {"containers": [
                 {"name": "app", "image": f"nginx:{tag}"}]}}}})
             await wait_complete(c, "web")
 
         async def trimmed() -> bool:
             return set(rs_by_revision(await c.replicasets("web"))) == {"3", "4"}
 
-        await eventually(trimmed)
+        await wait_for(trimmed)
 
 
 # -- adoption -----------------------------------------------------------------------------
 
 
 async def test_orphan_replicaset_with_the_same_template_is_adopted_not_duplicated() -> None:
-    async with Cluster(speed=60) as c:
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
         body = deployment("web", 2)
         template = copy.deepcopy(body["spec"]["template"])
         h = "adopted1"
         template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL] = h
-        orphan = await c.client.create(f"/apis/apps/v1/namespaces/{NS}/replicasets", {
+        orphan = await c.api.create(f"/apis/apps/v1/namespaces/{NS}/replicasets", {
             "metadata": {"name": "web-legacy", "labels": dict(template["metadata"]["labels"])},
             "spec": {"replicas": 2, "selector": {"matchLabels": dict(
                 template["metadata"]["labels"])}, "template": template}})
-        created = await c.create_deployment(body)
+        created = await c.create(DEPLOYMENT, body)
         await wait_complete(c, "web")
         [rs] = await c.replicasets("web")
         assert rs["metadata"]["uid"] == orphan["metadata"]["uid"]
@@ -414,12 +415,12 @@ async def test_orphan_replicaset_with_the_same_template_is_adopted_not_duplicate
 async def test_scaling_mid_rollout_is_proportional_between_old_and_new() -> None:
     strategy = {"type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
-    async with Cluster(speed=60) as c:
-        await c.create_deployment(deployment("web", 10, strategy=strategy))
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
+        await c.create(DEPLOYMENT, deployment("web", 10, strategy=strategy))
         await wait_complete(c, "web")
         assert c.kubelet is not None
         c.kubelet.ready = False  # the new version never becomes ready: the rollout stalls
-        await c.patch_deployment("web", {"spec": {"template": {"spec": {"containers": [
+        await c.patch(DEPLOYMENT, "web", {"spec": {"template": {"spec": {"containers": [
             {"name": "app", "image": "nginx:broken"}]}}}})
 
         async def sizes_are(old: int, new: int) -> bool:
@@ -428,10 +429,10 @@ async def test_scaling_mid_rollout_is_proportional_between_old_and_new() -> None
                     and by_rev["2"]["spec"]["replicas"] == new)
 
         # 10 replicas, surge 3, unavailable 2: old 10→8, new 0→3→5, then stuck at 13.
-        await eventually(lambda: sizes_are(8, 5))
-        await c.patch_deployment("web", {"spec": {"replicas": 20}})
+        await wait_for(lambda: sizes_are(8, 5))
+        await c.patch(DEPLOYMENT, "web", {"spec": {"replicas": 20}})
         # Now 25 may exist (20 + 5 surge): +12 split by size, 8·25/13 → 15, 5·25/13 → 10.
-        await eventually(lambda: sizes_are(15, 10))
+        await wait_for(lambda: sizes_are(15, 10))
         by_rev = rs_by_revision(await c.replicasets("web"))
         for rs in by_rev.values():
             anns = rs["metadata"]["annotations"]
@@ -440,24 +441,24 @@ async def test_scaling_mid_rollout_is_proportional_between_old_and_new() -> None
 
 
 async def test_name_collision_bumps_collision_count_and_rehashes() -> None:
-    async with Cluster(speed=60) as c:
+    async with Cluster(speed=60, controllers=ROLLOUT, kubelet=True) as c:
         body = deployment("web", 1)
         body["spec"]["paused"] = True  # paused: no ReplicaSet yet, but a stored template
-        await c.create_deployment(body)
-        stored = await c.get_deployment("web")
+        await c.create(DEPLOYMENT, body)
+        stored = await c.must_get(DEPLOYMENT, "web")
         first_hash = compute_hash(stored["spec"]["template"])
         # Someone else's ReplicaSet squats on the name the new RS would get.
-        squatter = await c.client.create(f"/apis/apps/v1/namespaces/{NS}/replicasets", {
+        squatter = await c.api.create(f"/apis/apps/v1/namespaces/{NS}/replicasets", {
             "metadata": {"name": f"web-{first_hash}", "labels": {"app": "other"}},
             "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "other"}},
                      "template": {"metadata": {"labels": {"app": "other"}}, "spec": {
                          "containers": [{"name": "x", "image": "busybox"}]}}}})
-        await c.patch_deployment("web", {"spec": {"paused": False}})
+        await c.patch(DEPLOYMENT, "web", {"spec": {"paused": False}})
         d = await wait_complete(c, "web")
         assert d["status"]["collisionCount"] == 1
         [rs] = await c.replicasets("web")
         assert rs["metadata"]["name"] == f"web-{compute_hash(stored['spec']['template'], 1)}"
-        still = await c.client.get(f"/apis/apps/v1/namespaces/{NS}/replicasets/"
+        still = await c.api.get(f"/apis/apps/v1/namespaces/{NS}/replicasets/"
                                    f"web-{first_hash}")
         assert still is not None and still["metadata"]["uid"] == squatter["metadata"]["uid"]
         assert not still["metadata"].get("ownerReferences"), "never adopted: other labels"

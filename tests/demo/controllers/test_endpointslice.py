@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lab_cluster import Cluster, pod_manifest, pod_status
+from lab_cluster import Cluster, pod_manifest, pod_status, wait_for
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import ENDPOINTSLICE, NODE, POD, SERVICE
@@ -43,7 +43,7 @@ async def wait_endpoint(c: Cluster, pod: str, conditions: dict[str, bool] | None
             return None if pod in eps else {"absent": True}
         ep = eps.get(pod)
         return ep if ep is not None and ep["conditions"] == conditions else None
-    return await c.wait_for(probe, what=f"endpoint {pod} {conditions}")
+    return await wait_for(probe, what=f"endpoint {pod} {conditions}")
 
 
 async def test_conditions_follow_readiness_deletion_and_removal() -> None:
@@ -52,7 +52,7 @@ async def test_conditions_follow_readiness_deletion_and_removal() -> None:
         await c.start(EndpointSliceController)
         svc = await c.create(SERVICE, service())
         # A Service that selects nothing yet has one empty placeholder slice.
-        placeholder = await c.wait_for(lambda: slices_of(c), what="placeholder slice")
+        placeholder = await wait_for(lambda: slices_of(c), what="placeholder slice")
         assert placeholder[0]["endpoints"] in (None, [])
         await c.create(POD, pod_manifest("web-a", {"app": "web"}, node="node-1"))
         await c.set_pod_status("web-a", pod_status(ready=False, ip="10.244.1.5"))
@@ -151,7 +151,7 @@ async def test_more_than_100_endpoints_are_split_across_slices() -> None:
             slices = await slices_of(c)
             return slices if set(endpoints_of(slices)) == set(names) else None
 
-        slices = await c.wait_for(all_in, what="130 endpoints")
+        slices = await wait_for(all_in, what="130 endpoints")
         await asyncio.sleep(0.3)  # settled: no further slices appear
         slices = await slices_of(c)
         sizes = sorted(len(s["endpoints"]) for s in slices)

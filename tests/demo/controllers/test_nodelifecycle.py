@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from lab_cluster import Cluster, pod_manifest, pod_status
+from lab_cluster import Cluster, pod_manifest, pod_status, wait_for
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import EVENT, NODE, POD
@@ -139,7 +139,7 @@ async def test_silent_node_goes_unknown_then_taints_and_evictions_follow() -> No
             async def unknown() -> JSON | None:
                 n = await node(c, "node-2")
                 return n if condition(n, "Ready")["status"] == "Unknown" else None
-            n2 = await c.wait_for(unknown, within=4, what="node-2 Ready=Unknown")
+            n2 = await wait_for(unknown, within=4, what="node-2 Ready=Unknown")
             silent = c.clock.now() - stopped
             assert 40 <= silent <= 75, f"went Unknown after {silent:.0f}s, grace is 50s"
             ready = condition(n2, "Ready")
@@ -154,21 +154,21 @@ async def test_silent_node_goes_unknown_then_taints_and_evictions_follow() -> No
                 pod = await c.get(POD, "patient")
                 assert pod is not None
                 return bool(condition(pod, "Ready")["status"] == "False")
-            await c.wait_for(not_ready, within=2, what="patient NotReady")
+            await wait_for(not_ready, within=2, what="patient NotReady")
 
             async def tainted() -> JSON | None:
                 n = await node(c, "node-2")
                 want = {(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")}
                 return n if want <= taints(n) else None
-            n2 = await c.wait_for(tainted, within=2, what="unreachable taints")
+            n2 = await wait_for(tainted, within=2, what="unreachable taints")
             assert (NOT_READY, "NoExecute") not in taints(n2)
             noexec = next(t for t in n2["spec"]["taints"] if t["effect"] == "NoExecute")
             assert parse_time(noexec["timeAdded"]) is not None
 
             # tolerationSeconds 0: evicted at once; 20: twenty seconds later; 300: not yet.
-            quick_at = await c.wait_for(lambda: deleted_at(c, "quick"), within=2,
+            quick_at = await wait_for(lambda: deleted_at(c, "quick"), within=2,
                                         what="quick evicted")
-            web_at = await c.wait_for(lambda: deleted_at(c, "web"), within=3,
+            web_at = await wait_for(lambda: deleted_at(c, "web"), within=3,
                                       what="web evicted")
             assert 12 <= web_at - quick_at <= 35, f"web evicted {web_at - quick_at:.0f}s later"
             quick = await c.get(POD, "quick")
@@ -193,13 +193,13 @@ async def test_silent_node_goes_unknown_then_taints_and_evictions_follow() -> No
             async def untainted() -> bool:
                 keys = {key for key, _ in taints(await node(c, "node-2"))}
                 return not keys & {UNREACHABLE, NOT_READY}
-            await c.wait_for(untainted, within=2, what="taints removed")
+            await wait_for(untainted, within=2, what="taints removed")
             await asyncio.sleep(0.1)
 
             async def cancelled() -> bool:
                 notes = {e["note"] for e in await events(c, "TaintManagerEviction")}
                 return "Cancelling deletion of Pod default/patient" in notes
-            await c.wait_for(cancelled, within=2, what="eviction of patient cancelled")
+            await wait_for(cancelled, within=2, what="eviction of patient cancelled")
             pod = await c.get(POD, "patient")
             assert pod is not None and not pod["metadata"].get("deletionTimestamp")
 
@@ -216,14 +216,14 @@ async def test_kubelet_reported_not_ready_and_the_new_node_taint() -> None:
 
             async def schedulable() -> bool:
                 return not taints(await node(c, "node-2"))
-            await c.wait_for(schedulable, within=2, what="initial taint removed (Ready=True)")
+            await wait_for(schedulable, within=2, what="initial taint removed (Ready=True)")
 
             await k.post_ready("node-1", "False")  # alive, but reporting NotReady
 
             async def not_ready_tainted() -> bool:
                 return {(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")} <= taints(
                     await node(c, "node-1"))
-            await c.wait_for(not_ready_tainted, within=2, what="not-ready taints")
+            await wait_for(not_ready_tainted, within=2, what="not-ready taints")
             assert not {key for key, _ in taints(await node(c, "node-1"))} & {UNREACHABLE}
             pod = await c.get(POD, "web")
             assert pod is not None and condition(pod, "Ready")["status"] == "False"
@@ -232,7 +232,7 @@ async def test_kubelet_reported_not_ready_and_the_new_node_taint() -> None:
 
             async def clean() -> bool:
                 return not taints(await node(c, "node-1"))
-            await c.wait_for(clean, within=2, what="taints removed")
+            await wait_for(clean, within=2, what="taints removed")
 
 
 async def test_all_nodes_silent_means_no_noexecute_taints() -> None:
@@ -243,7 +243,7 @@ async def test_all_nodes_silent_means_no_noexecute_taints() -> None:
         async def both_unreachable() -> bool:
             found = [taints(await node(c, n)) for n in ("node-1", "node-2")]
             return all((UNREACHABLE, "NoSchedule") in t for t in found)
-        await c.wait_for(both_unreachable, within=4, what="both nodes Unknown")
+        await wait_for(both_unreachable, within=4, what="both nodes Unknown")
         await asyncio.sleep(0.5)  # 25 simulated seconds: several monitor passes
         for n in ("node-1", "node-2"):
             # Every zone is down: the controller blames its own network, evicts nothing.

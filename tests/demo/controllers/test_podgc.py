@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lab_cluster import Cluster, pod_manifest, pod_status
+from lab_cluster import Cluster, pod_manifest, pod_status, wait_for
 
 from kwatch.core.kinds import POD
 from kwatch.demo.controllers.podgc import PodGCController
@@ -38,7 +38,7 @@ async def test_pods_of_a_deleted_node_are_force_deleted_after_quarantine() -> No
         async def orphans_gone() -> set[str] | None:
             left = await names(c)
             return left if left == {"a"} else None
-        await c.wait_for(orphans_gone, within=3, what="pods of node-2 gone")
+        await wait_for(orphans_gone, within=3, what="pods of node-2 gone")
         waited = c.clock.now() - deleted
         assert waited >= 40, f"deleted after {waited:.0f}s; the quarantine is 40s"
 
@@ -57,7 +57,7 @@ async def test_terminated_pods_beyond_the_threshold_go_oldest_first() -> None:
         async def trimmed() -> set[str] | None:
             left = await names(c)
             return left if len(left) == 3 else None
-        assert await c.wait_for(trimmed, what="3 pods left") == {"job-3", "job-4", "live"}
+        assert await wait_for(trimmed, what="3 pods left") == {"job-3", "job-4", "live"}
 
 
 async def test_terminating_pods_on_an_out_of_service_node_are_force_deleted() -> None:
@@ -80,4 +80,4 @@ async def test_terminating_pods_on_an_out_of_service_node_are_force_deleted() ->
         async def gone() -> set[str] | None:
             left = await names(c)
             return left if left == {"fine"} else None
-        await c.wait_for(gone, within=3, what="stuck pod force-deleted")
+        await wait_for(gone, within=3, what="stuck pod force-deleted")

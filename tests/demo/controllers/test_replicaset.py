@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rollout_harness import NS, Cluster, History, eventually, owner_uid
+from lab_cluster import NS, Cluster, History, owner_uid, wait_for
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import POD, REPLICASET
@@ -34,7 +34,7 @@ def replicaset(name: str, replicas: int, *, min_ready_seconds: int = 0) -> JSON:
 
 
 async def get_rs(c: Cluster, name: str) -> JSON:
-    rs = await c.client.get(f"{RS_PATH}/{name}")
+    rs = await c.api.get(f"{RS_PATH}/{name}")
     assert rs is not None
     return rs
 
@@ -49,9 +49,9 @@ async def status_is(c: Cluster, name: str, **want: int) -> bool:
 
 
 async def test_creates_owned_pods_from_the_template_and_reports_status() -> None:
-    async with Cluster(controllers=RS_ONLY) as c:
-        rs = await c.client.create(RS_PATH, replicaset("web", 3))
-        await eventually(lambda: status_is(c, "web", replicas=3, fullyLabeledReplicas=3,
+    async with Cluster(controllers=RS_ONLY, kubelet=True) as c:
+        rs = await c.api.create(RS_PATH, replicaset("web", 3))
+        await wait_for(lambda: status_is(c, "web", replicas=3, fullyLabeledReplicas=3,
                                            readyReplicas=3, availableReplicas=3))
         pods = await c.pods("web")
         assert len(pods) == 3
@@ -70,7 +70,7 @@ async def test_creates_owned_pods_from_the_template_and_reports_status() -> None
             notes = {e["note"] for e in await c.events("SuccessfulCreate")}
             return notes == {f"Created pod: {p['metadata']['name']}" for p in pods}
 
-        await eventually(create_events)
+        await wait_for(create_events)
         [ev, *_] = await c.events("SuccessfulCreate")
         assert ev["reportingController"] == "replicaset-controller"
         assert ev["regarding"]["kind"] == "ReplicaSet"
@@ -78,75 +78,75 @@ async def test_creates_owned_pods_from_the_template_and_reports_status() -> None
 
 
 async def test_scale_down_deletes_not_ready_pods_first() -> None:
-    async with Cluster(controllers=RS_ONLY, ready=False) as c:
-        await c.client.create(RS_PATH, replicaset("web", 3))
+    async with Cluster(controllers=RS_ONLY, kubelet=True, ready=False) as c:
+        await c.api.create(RS_PATH, replicaset("web", 3))
 
         async def three() -> bool:
             return len(await c.pods("web")) == 3
 
-        await eventually(three)
+        await wait_for(three)
         pods = sorted(p["metadata"]["name"] for p in await c.pods("web"))
         assert c.kubelet is not None
         for name in pods[:2]:
             await c.kubelet.make_ready(name)
-        await eventually(lambda: status_is(c, "web", readyReplicas=2))
-        await c.client.patch(f"{RS_PATH}/web", {"spec": {"replicas": 2}})
+        await wait_for(lambda: status_is(c, "web", readyReplicas=2))
+        await c.api.patch(f"{RS_PATH}/web", {"spec": {"replicas": 2}})
 
         async def two_left() -> bool:
             return sorted(p["metadata"]["name"] for p in await c.pods("web")) == pods[:2]
 
-        await eventually(two_left)
+        await wait_for(two_left)
 
         async def delete_event() -> bool:
             notes = [e["note"] for e in await c.events("SuccessfulDelete")]
             return notes == [f"Deleted pod: {pods[2]}"]
 
-        await eventually(delete_event)
+        await wait_for(delete_event)
 
 
 async def test_terminating_pods_are_replaced_at_once_and_not_counted() -> None:
     # The fake kubelet takes 20 simulated seconds to finish a graceful deletion.
-    async with Cluster(controllers=RS_ONLY, terminate_delay=20) as c:
-        await c.client.create(RS_PATH, replicaset("web", 2))
-        await eventually(lambda: status_is(c, "web", replicas=2, readyReplicas=2))
+    async with Cluster(controllers=RS_ONLY, kubelet=True, terminate_delay=20) as c:
+        await c.api.create(RS_PATH, replicaset("web", 2))
+        await wait_for(lambda: status_is(c, "web", replicas=2, readyReplicas=2))
         victim = (await c.pods("web"))[0]["metadata"]["name"]
-        await c.client.delete(f"{POD_PATH}/{victim}")
+        await c.api.delete(f"{POD_PATH}/{victim}")
 
         async def replaced_while_terminating() -> bool:
             pods = await c.pods("web")
             names = {p["metadata"]["name"] for p in pods}
             return victim in names and len(active(pods)) == 2
 
-        await eventually(replaced_while_terminating)
+        await wait_for(replaced_while_terminating)
         # Three pods exist, but the terminating one is not a replica any more.
-        await eventually(lambda: status_is(c, "web", replicas=2))
+        await wait_for(lambda: status_is(c, "web", replicas=2))
         assert len(await c.pods("web")) == 3
 
 
 async def test_adopts_matching_orphans_and_releases_pods_that_stop_matching() -> None:
-    async with Cluster(controllers=RS_ONLY) as c:
-        orphan = await c.client.create(POD_PATH, {
+    async with Cluster(controllers=RS_ONLY, kubelet=True) as c:
+        orphan = await c.api.create(POD_PATH, {
             "metadata": {"name": "stray", "labels": {"app": "web"}},
             "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}})
-        rs = await c.client.create(RS_PATH, replicaset("web", 2))
+        rs = await c.api.create(RS_PATH, replicaset("web", 2))
         uid = rs["metadata"]["uid"]
-        await eventually(lambda: status_is(c, "web", replicas=2, readyReplicas=2))
+        await wait_for(lambda: status_is(c, "web", replicas=2, readyReplicas=2))
         pods = {p["metadata"]["name"]: p for p in await c.pods("web")}
         assert len(pods) == 2, "the orphan counts as one of the two replicas"
         assert owner_uid(pods["stray"]) == uid
         assert pods["stray"]["metadata"]["uid"] == orphan["metadata"]["uid"]
 
         # Relabel an owned pod: it stops matching, so it is released and replaced.
-        await c.client.patch(f"{POD_PATH}/stray", {"metadata": {"labels": {"app": "debug"}}})
+        await c.api.patch(f"{POD_PATH}/stray", {"metadata": {"labels": {"app": "debug"}}})
 
         async def released_and_replaced() -> bool:
-            stray = await c.client.get(f"{POD_PATH}/stray")
+            stray = await c.api.get(f"{POD_PATH}/stray")
             matching = await c.pods("web")
             return (stray is not None and owner_uid(stray) is None
                     and len(matching) == 2 and all(owner_uid(p) == uid for p in matching))
 
-        await eventually(released_and_replaced)
-        stray = await c.client.get(f"{POD_PATH}/stray")
+        await wait_for(released_and_replaced)
+        stray = await c.api.get(f"{POD_PATH}/stray")
         assert stray is not None and not stray["metadata"].get("ownerReferences")
 
 
@@ -170,18 +170,18 @@ class LaggingPodWatch(ReplicaSetController):
 async def test_expectations_prevent_over_creation_while_the_watch_lags() -> None:
     # No kubelet: only the controller's own writes touch pods, while the test keeps
     # poking the ReplicaSet (an annotation) to trigger syncs during the creation burst.
-    async with Cluster(controllers=(LaggingPodWatch,), kubelet=False, speed=20) as c, \
-            History(c.client, POD) as pods_seen:
-        await c.client.create(RS_PATH, replicaset("web", 25))
+    async with Cluster(controllers=(LaggingPodWatch,)) as c, \
+            History(c.api, POD) as pods_seen:
+        await c.api.create(RS_PATH, replicaset("web", 25))
         for i in range(40):
-            await c.client.patch(f"{RS_PATH}/web", {"metadata": {"annotations": {
+            await c.api.patch(f"{RS_PATH}/web", {"metadata": {"annotations": {
                 "poke": str(i)}}})
             await asyncio.sleep(0.005)
 
         async def settled() -> bool:
             return len(await c.pods("web")) == 25 and await status_is(c, "web", replicas=25)
 
-        await eventually(settled)
+        await wait_for(settled)
         await asyncio.sleep(0.3)  # any over-creation (and its clean-up) would show by now
         created = {p["metadata"]["uid"] for t, p in pods_seen.events if t == "ADDED"}
         assert len(created) == 25, f"created {len(created)} pods for 25 replicas"
@@ -189,12 +189,12 @@ async def test_expectations_prevent_over_creation_while_the_watch_lags() -> None
 
 
 async def test_min_ready_seconds_delays_availability() -> None:
-    async with Cluster(controllers=RS_ONLY, speed=60) as c:
-        await c.client.create(RS_PATH, replicaset("web", 2, min_ready_seconds=30))
-        await eventually(lambda: status_is(c, "web", readyReplicas=2, availableReplicas=0))
+    async with Cluster(controllers=RS_ONLY, kubelet=True, speed=60) as c:
+        await c.api.create(RS_PATH, replicaset("web", 2, min_ready_seconds=30))
+        await wait_for(lambda: status_is(c, "web", readyReplicas=2, availableReplicas=0))
         ready_at = c.clock.now()
         # No pod event marks "available": the controller's own timer must notice.
-        await eventually(lambda: status_is(c, "web", readyReplicas=2, availableReplicas=2))
+        await wait_for(lambda: status_is(c, "web", readyReplicas=2, availableReplicas=2))
         assert c.clock.now() - ready_at >= 28  # ready ~1 s after creation, +30 s
 
 

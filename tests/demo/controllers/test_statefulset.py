@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lab_cluster import Cluster, pod_status
+from lab_cluster import Cluster, pod_status, wait_for
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import EVENT, POD, STATEFULSET
@@ -41,14 +41,12 @@ async def wait_pods(c: Cluster, names: set[str]) -> dict[str, JSON]:
     async def probe() -> dict[str, JSON] | None:
         have = await pods(c)
         return have if set(have) == names else None
-    return await c.wait_for(probe, what=f"pods {sorted(names)}")
+    return await wait_for(probe, what=f"pods {sorted(names)}")
 
 
 async def run_pod(c: Cluster, name: str) -> None:
     """Play scheduler and kubelet: bind to node-1, then report Running and Ready."""
-    await c.api.create(f"/api/v1/namespaces/default/pods/{name}/binding", {
-        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
-        "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}})
+    await c.bind(name, "node-1")
     ordinal = int(name.rsplit("-", 1)[1])
     await c.set_pod_status(name, pod_status(ready=True, ip=f"10.244.1.{ordinal + 10}"))
 
@@ -93,7 +91,7 @@ async def test_ordered_ready_creates_one_ordinal_at_a_time() -> None:
         async def settled() -> JSON | None:
             st = await set_status(c)
             return st if st.get("readyReplicas") == 3 else None
-        status = await c.wait_for(settled, what="3 ready replicas")
+        status = await wait_for(settled, what="3 ready replicas")
         assert status["replicas"] == 3 and status["availableReplicas"] == 3
         assert status["currentRevision"] == status["updateRevision"]
         assert status["currentReplicas"] == status["updatedReplicas"] == 3
@@ -110,7 +108,7 @@ async def test_ordered_ready_creates_one_ordinal_at_a_time() -> None:
             notes = sorted(e["note"] for e in await c.list(EVENT)
                            if e["reason"] == "SuccessfulCreate")
             return notes if len(notes) == 3 else None
-        assert await c.wait_for(events, what="3 events") == [
+        assert await wait_for(events, what="3 events") == [
             f"create Pod web-{i} in StatefulSet web successful" for i in range(3)]
 
 
@@ -128,12 +126,12 @@ async def test_ordered_ready_scales_down_highest_first_waiting_for_each() -> Non
         await _three_running(c, statefulset())
         await c.api.patch("/apis/apps/v1/namespaces/default/statefulsets/web",
                           {"spec": {"replicas": 1}})
-        await c.wait_for(lambda: terminating(c, "web-2"), what="web-2 terminating")
+        await wait_for(lambda: terminating(c, "web-2"), what="web-2 terminating")
         await asyncio.sleep(0.3)
         # web-1 waits while web-2 is still terminating (its kubelet hasn't confirmed).
         assert not await terminating(c, "web-1")
         await c.delete_pod("web-2", grace=0)
-        await c.wait_for(lambda: terminating(c, "web-1"), what="web-1 terminating")
+        await wait_for(lambda: terminating(c, "web-1"), what="web-1 terminating")
         assert not await terminating(c, "web-0")
         await c.delete_pod("web-1", grace=0)
         await wait_pods(c, {"web-0"})
@@ -144,7 +142,7 @@ async def test_ordered_ready_scales_down_highest_first_waiting_for_each() -> Non
             notes = [e["note"] for e in sorted(await c.list(EVENT), key=lambda e: e["eventTime"])
                      if e["reason"] == "SuccessfulDelete"]
             return notes if len(notes) == 2 else None
-        assert await c.wait_for(deletes, what="2 delete events") == [
+        assert await wait_for(deletes, what="2 delete events") == [
             "delete Pod web-2 in StatefulSet web successful",
             "delete Pod web-1 in StatefulSet web successful",
         ]
@@ -168,7 +166,7 @@ async def _deletion_order(c: Cluster, expected: int) -> list[str]:
                 if p["metadata"].get("deletionTimestamp"):
                     return name
             return None
-        name = await c.wait_for(victim, what=f"deletion #{len(order) + 1}")
+        name = await wait_for(victim, what=f"deletion #{len(order) + 1}")
         # Nothing else may be touched while this pod is being replaced.
         others = [n for n, p in (await pods(c)).items()
                   if n != name and p["metadata"].get("deletionTimestamp")]
@@ -179,7 +177,7 @@ async def _deletion_order(c: Cluster, expected: int) -> list[str]:
         async def recreated(name: str = name) -> JSON | None:
             p = (await pods(c)).get(name)
             return p if p is not None and not p["metadata"].get("deletionTimestamp") else None
-        await c.wait_for(recreated, what=f"{name} recreated")
+        await wait_for(recreated, what=f"{name} recreated")
         await run_pod(c, name)
     return order
 
@@ -199,7 +197,7 @@ async def test_rolling_update_goes_from_the_highest_ordinal_down() -> None:
             st = await set_status(c)
             done = st.get("currentRevision") == st.get("updateRevision")
             return st if done and st.get("updatedReplicas") == 3 else None
-        status = await c.wait_for(complete, what="rollout complete")
+        status = await wait_for(complete, what="rollout complete")
         assert status["updateRevision"] != before["updateRevision"]
         images = {p["spec"]["containers"][0]["image"] for p in (await pods(c)).values()}
         assert images == {"nginx:1.28"}

@@ -1,8 +1,11 @@
-"""Placement rules the controllers share: node selectors, node affinity, taints.
+"""Placement rules: node selectors, node affinity, taints and tolerations.
 
-These are the API's own semantics (v1.NodeSelector, v1.Toleration.ToleratesTaint),
-needed by the DaemonSet controller to decide which nodes should run a pod, and by
-taint-based eviction to decide which pods must leave a node.
+These are the API's own semantics (v1.NodeSelector, v1.Toleration.ToleratesTaint), so
+every component that places or evicts pods reads them the same way: the scheduler to
+filter nodes, the DaemonSet controller to decide which nodes should run a pod, the node
+lifecycle controller and taint-based eviction to decide which pods must leave a node,
+podgc to spot out-of-service nodes. A module of its own (not a controllers' private
+helper) because the scheduler is not a controller but needs the identical rules.
 """
 
 from __future__ import annotations
