@@ -14,27 +14,17 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from kwatch import __version__
 from kwatch.core.labels import SelectorError, parse_selector
+from kwatch.usage import ArgParser, UsageError
 
 if TYPE_CHECKING:
     from kwatch.session import Session
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad command line: reported as one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but errors are one line (argparse's default prints the whole usage)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 @dataclass
@@ -96,8 +86,8 @@ def add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", metavar="FILE", help="record the session (JSON Lines, .gz ok)")
 
 
-def build_live_parser() -> _Parser:
-    p = _Parser(
+def build_live_parser() -> ArgParser:
+    p = ArgParser(
         prog="kwatch",
         description="See Kubernetes controllers work: ownership, rollouts, readiness, "
         "graceful termination and EndpointSlice membership, live.",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from kwatch.cli import LiveOptions
-from kwatch.core.events import EventSink, KEvent
+from kwatch.core.events import EventSink, fan_out
 from kwatch.core.pipeline import Pipeline
 from kwatch.headless import StepPrinter, wait_until_stopped
 from kwatch.session import Session
@@ -18,14 +18,6 @@ from kwatch.sources.kubeconfig import check_access, connect
 from kwatch.sources.record import Recorder
 
 SYNC_TIMEOUT = 30.0
-
-
-def fan_out(sinks: Sequence[EventSink]) -> EventSink:
-    def sink(batch: Sequence[KEvent]) -> None:
-        for s in sinks:
-            s(batch)
-
-    return sink
 
 
 def warn(message: str) -> None:

@@ -57,3 +57,13 @@ def object_key(obj: JSON) -> str:
     ns = meta.get("namespace") or ""
     name = meta.get("name") or ""
     return f"{ns}/{name}" if ns else str(name)
+
+
+def fan_out(sinks: Sequence[EventSink]) -> EventSink:
+    """One sink feeding several, in order (e.g. recorder first, then the pipeline)."""
+
+    def sink(batch: Sequence[KEvent]) -> None:
+        for s in sinks:
+            s(batch)
+
+    return sink

@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from kwatch.cli import UsageError, _Parser
 from kwatch.demo.scenarios import SCENARIOS
 from kwatch.demo.scenarios.base import Scenario, ScenarioError
 from kwatch.sources.errors import KwatchError
+from kwatch.usage import ArgParser, UsageError
 
 if TYPE_CHECKING:
     from kwatch.demo.runner import TuiOpener
@@ -40,8 +40,8 @@ def _speed(text: str) -> float:
     return value
 
 
-def build_demo_parser() -> _Parser:
-    p = _Parser(
+def build_demo_parser() -> ArgParser:
+    p = ArgParser(
         prog="kwatch demo",
         description="Run kwatch against an embedded demo cluster: an in-process Kubernetes "
         "API server on 127.0.0.1 (real REST + watch), two controller-manager replicas, a "

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from kwatch.core.events import EventSink
+from kwatch.core.events import EventSink, fan_out
 from kwatch.core.hazards import Hazard
 from kwatch.core.pipeline import Pipeline
 from kwatch.core.steps import Step
@@ -37,7 +37,6 @@ from kwatch.demo.scenarios.base import (
 )
 from kwatch.demo.traffic import Request
 from kwatch.headless import StepPrinter
-from kwatch.live import fan_out
 from kwatch.session import Session, TrafficCounters
 from kwatch.sources.errors import KwatchError
 from kwatch.sources.kube import WatchEngine

@@ -13,10 +13,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from kwatch.cli import UsageError, _Parser
 from kwatch.replay.controller import SPEEDS
 from kwatch.replay.timespec import HELP, Target, TimeSpecError, parse_target
 from kwatch.sources.replay import Recording, read_recording
+from kwatch.usage import ArgParser, UsageError
 
 FORMATS = ("md", "html", "svg", "cast")
 _EXTENSIONS = {
@@ -73,8 +73,8 @@ def load(path: str, skip_bad: bool) -> Recording:
 # -- kwatch replay ------------------------------------------------------------------------
 
 
-def build_replay_parser() -> _Parser:
-    p = _Parser(
+def build_replay_parser() -> ArgParser:
+    p = ArgParser(
         prog="kwatch replay",
         description="Replay a recording (kwatch --record FILE, kwatch demo --record FILE) in "
         "the TUI, with transport controls: play/pause, step to the next / previous "
@@ -140,8 +140,8 @@ def run_replay_command(argv: Sequence[str]) -> int:
 # -- kwatch export ------------------------------------------------------------------------
 
 
-def build_export_parser() -> _Parser:
-    p = _Parser(
+def build_export_parser() -> ArgParser:
+    p = ArgParser(
         prog="kwatch export",
         description="Export a recording: a Markdown or HTML transcript (steps, hazards, notes, "
         "pod lifecycle lanes), an SVG picture of the TUI at a moment, or an asciicast v2 "
