@@ -3,11 +3,12 @@
 Why rows and not bodies: the store must hold 50,000 pods in a few hundred MB and the
 step deriver compares old and new versions field by field. A row keeps only what the
 views and the step/hazard rules read. Rows are frozen slotted dataclasses; their parts
-(conditions, container states, endpoints, ...) are NamedTuples, which are immutable,
-slot-less and several times cheaper to build and hash than frozen dataclasses — building
-rows is the hot path of a 50k-pod list. Repeated strings are interned (namespaces, node
-names, reasons, label keys) and repeated parts shared (the pod-spec summary of all pods
-of one ReplicaSet is one object).
+(conditions, container states, endpoints, ...) are NamedTuples: immutable too, and
+several times cheaper to build and hash than frozen dataclasses — building rows is the
+hot path of a 50k-pod list (~10 µs a pod). Repeated strings are interned (namespaces,
+node names, reasons, label keys) and repeated parts shared: the pod-spec summary of all
+pods of one template is one object, and conditions / managedFields entries written in
+the same second are cached by their raw values (a hit skips parsing and interning).
 
 `row_from(kind, obj)` is the only constructor the store uses and it never raises. The
 builders assume schema-valid objects (the API server validates them), which keeps them
@@ -26,6 +27,7 @@ EndpointSlice condition semantics (discovery.k8s.io/v1 `EndpointConditions`): ea
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import re
@@ -63,12 +65,14 @@ def share(value: _H) -> _H:
     is most of the memory saving. Bounded: cleared wholesale when full (old rows keep
     their objects, new rows simply stop sharing with them).
     """
-    hit = _shared.get(value)
+    # Keyed with the type: a NamedTuple equals a plain tuple of the same values.
+    key = (value.__class__, value)
+    hit = _shared.get(key)
     if hit is not None:
         return hit  # type: ignore[no-any-return]
     if len(_shared) >= _SHARE_MAX:
         _shared.clear()
-    _shared[value] = value
+    _shared[key] = value
     return value
 
 
@@ -82,7 +86,7 @@ def _pairs(mapping: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
         return ()
     raw = tuple(mapping.items())
     # The raw tuple equals (and hashes like) its interned twin: a hit skips interning.
-    hit: tuple[tuple[str, str], ...] | None = _shared.get(raw)
+    hit: tuple[tuple[str, str], ...] | None = _shared.get((tuple, raw))
     if hit is not None:
         return hit
     return share(tuple([(_intern(k), _intern(v)) for k, v in raw]))
@@ -584,7 +588,10 @@ def fast_frozen_init(cls: type[Any]) -> None:
     signature = ", ".join(["self", *params, *(["*", *kw_params] if kw_params else [])])
     source = f"def __init__({signature}):\n" + "\n".join(body) + "\n"
     exec(source, names)  # the same technique dataclasses itself uses
-    cls.__init__ = names["__init__"]
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__signature__ = inspect.signature(cls.__init__)  # for help() and IDEs
+    cls.__init__ = init
 
 
 for _cls in (

@@ -31,10 +31,12 @@ Lanes: per pod, the times of its lifecycle marks (Pending, Scheduled, Running, R
 NotReady, DeletionRequested, endpoint joined/ready/not-ready/terminating/left per slice,
 ContainerTerminated, Gone). Marks carry the *observed* time (the event's `t`), because
 the gaps that matter (deletion → left the slice) are sub-second and object timestamps
-have one-second resolution. Lanes start at a pod's first change after its view synced;
-a lane started for a pod that was already running is seeded from the object's own
-timestamps (`observed=False`). Lanes survive the pod's deletion until `dismiss_lane`
-or until evicted (least recently touched first) beyond `max_lanes`.
+have one-second resolution. A lane starts at the first change that makes a mark after
+the pod's view synced (the initial list starts none); a lane started for a pod that
+was already running is seeded, lazily, from the object's own timestamps
+(`observed=False`). Lanes survive the pod's deletion until `dismiss_lane` or until
+evicted (least recently touched first) beyond `max_lanes`; `lane(uid)` also answers
+for live pods without a recorded lane, seeded from their row.
 """
 
 from __future__ import annotations
@@ -226,16 +228,17 @@ class Store:
         self.max_lanes = max_lanes
         self.max_orphan_events = max_orphan_events
 
-        self._rows: dict[str, dict[str, Row]] = {}
-        self._by_uid: dict[str, tuple[str, str]] = {}
-        self._children: dict[str, set[str]] = {}
-        self._active_children: dict[str, int] = {}
-        self._pod_eps: dict[str, dict[str, Membership]] = {}
-        self._slice_members: dict[str, dict[str, Membership]] = {}
-        self._service_slices: dict[tuple[str, str], set[str]] = {}
-        self._events: dict[str, dict[str, EventRow]] = {}
+        self._rows: dict[str, dict[str, Row]] = {}  # kind → key → row
+        self._by_uid: dict[str, tuple[str, str]] = {}  # uid → (kind, key)
+        self._children: dict[str, set[str]] = {}  # owner uid → child uids
+        self._active_children: dict[str, int] = {}  # owner uid → children not deleting
+        self._pod_eps: dict[str, dict[str, Membership]] = {}  # pod uid → slice key → m
+        self._slice_members: dict[str, dict[str, Membership]] = {}  # slice key → pod uid
+        self._service_slices: dict[tuple[str, str], set[str]] = {}  # (ns, svc) → slices
+        self._events: dict[str, dict[str, EventRow]] = {}  # object uid → event key → row
+        # Events whose object is not known yet, by "uid:<uid>" or "ref:<kind>/<ns>/<name>".
         self._orphan_events: OrderedDict[str, dict[str, EventRow]] = OrderedDict()
-        self._node_pods: dict[str, set[str]] = {}
+        self._node_pods: dict[str, set[str]] = {}  # node name → pod keys
         self._synced: dict[str, set[str]] = {}  # kind → namespaces listed ("" = all)
 
         self.lanes: OrderedDict[str, Lane] = OrderedDict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -424,3 +425,35 @@ def test_parse_rfc3339() -> None:
     assert parse_rfc3339("2023-11-14T22:13:20.250000Z") == T0 + 0.25
     assert parse_rfc3339("2023-11-15T00:13:20+02:00") == T0
     assert parse_rfc3339("garbage") is None and parse_rfc3339(None) is None
+
+
+def test_building_with_the_previous_row_gives_the_same_row() -> None:
+    """`prev` only lets parts be reused: every variation must match a fresh build."""
+    rs = replicaset(deployment(), "abc", replicas=1, revision="1")
+    sim = rs_pod(rs, "x")
+    sim.schedule("n1", T0)
+    base = sim.start(T0 + 1)
+    prev = _pod_row(base)
+
+    def variant(change: str) -> dict[str, Any]:
+        obj = copy.deepcopy(base)
+        meta, spec = obj["metadata"], obj["spec"]
+        if change == "labels":
+            meta["labels"]["track"] = "canary"
+        elif change == "owner":
+            meta["ownerReferences"][0]["uid"] = "another-rs"
+        elif change == "orphaned":
+            del meta["ownerReferences"]
+        elif change == "managers":
+            meta["managedFields"].append(mf("kubectl-label", T0 + 5, ("f:metadata",)))
+        elif change == "image":
+            spec["containers"][0]["image"] = "nginx:1.26"
+        elif change == "resize":
+            spec["containers"][0]["resources"] = {"requests": {"cpu": "1"}}
+        elif change == "status":
+            obj["status"]["phase"] = "Failed"
+        return obj
+
+    for change in ("none", "labels", "owner", "orphaned", "managers", "image", "resize", "status"):
+        obj = variant(change)
+        assert row_from("Pod", obj, prev) == row_from("Pod", obj), change
