@@ -484,6 +484,9 @@ class DaemonSetRow(Row):
     updated: int = 0
     available: int = 0
     misscheduled: int = 0
+    # deprecated.daemonset.template.generation: bumped only when spec.template changes,
+    # unlike metadata.generation; the daemonset controller labels pods with it.
+    template_generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -1051,7 +1054,18 @@ def _daemonset(obj: JSON) -> DaemonSetRow:
         updated=status.get("updatedNumberScheduled") or 0,
         available=status.get("numberAvailable") or 0,
         misscheduled=status.get("numberMisscheduled") or 0,
+        template_generation=_template_generation(obj),
     )
+
+
+def _template_generation(obj: JSON) -> int:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(
+        "deprecated.daemonset.template.generation"
+    )
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def _service(obj: JSON) -> ServiceRow:

@@ -313,7 +313,8 @@ def pod_deleter(pod: PodRow, store: Store) -> str:
         return "user"
     if isinstance(parent, DaemonSetRow) and parent.update_strategy == "RollingUpdate":
         generation = pod.label("pod-template-generation")
-        if generation and generation != str(parent.generation):
+        current = parent.template_generation or parent.generation
+        if generation and generation != str(current):
             return controller
     return "user"
 

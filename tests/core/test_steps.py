@@ -578,3 +578,47 @@ def test_step_to_json_is_stable() -> None:
         "details": {"node": "n1"},
     }
     hash(step)  # usable in sets despite the details dict
+
+
+def _ds_and_pod(template_generation: str, generation: int, pod_label: str) -> tuple[Any, Any]:
+    from kwatch.core.events import EventType, KEvent
+    from kwatch.core.rows import PodRow
+    from kwatch.core.steps import pod_deleter
+    from kwatch.core.store import Store
+
+    ds = {
+        "kind": "DaemonSet",
+        "metadata": {
+            "name": "agent", "namespace": "kube-system", "uid": "ds-1", "resourceVersion": "1",
+            "generation": generation,
+            "annotations": {"deprecated.daemonset.template.generation": template_generation},
+        },
+        "spec": {"updateStrategy": {"type": "RollingUpdate"}},
+    }
+    pod = {
+        "kind": "Pod",
+        "metadata": {
+            "name": "agent-x", "namespace": "kube-system", "uid": "pod-1",
+            "resourceVersion": "2",
+            "labels": {"pod-template-generation": pod_label},
+            "ownerReferences": [{"kind": "DaemonSet", "name": "agent", "uid": "ds-1",
+                                 "controller": True}],
+        },
+        "spec": {"nodeName": "node-1", "containers": [{"name": "a", "image": "x"}]},
+    }
+    store = Store()
+    store.apply([KEvent(0.0, "DaemonSet", EventType.ADDED, ds, "1"),
+                 KEvent(0.0, "Pod", EventType.ADDED, pod, "2")])
+    row = store.get("Pod", "kube-system/agent-x")
+    assert isinstance(row, PodRow)
+    return pod_deleter, (row, store)
+
+
+def test_daemonset_deleter_compares_the_template_generation_not_metadata_generation() -> None:
+    # A strategy-only change bumps metadata.generation but not the template generation:
+    # deleting an up-to-date pod then is the user's doing, not the controller's.
+    pod_deleter, (row, store) = _ds_and_pod("1", generation=2, pod_label="1")
+    assert pod_deleter(row, store) == "user"
+    # A template change: pods labelled with the old template generation are outdated.
+    pod_deleter, (row, store) = _ds_and_pod("2", generation=2, pod_label="1")
+    assert pod_deleter(row, store) == "daemonset-controller"
