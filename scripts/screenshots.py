@@ -1,12 +1,15 @@
-"""Regenerate screenshots/*.svg: key moments of the fixture stories, at 80x24 and 160x50.
+"""Regenerate screenshots/*.svg at 80x24 and 160x50.
 
-    python scripts/screenshots.py            # every scenario and moment
+    python scripts/screenshots.py            # fixture moments + demo recordings
     python scripts/screenshots.py --png      # also PNGs (needs rsvg-convert)
 
-The stories are the deterministic KEvent sequences of tests/ui/fixtures.py (the same
-ones the snapshot tests use), so the pictures are reproducible byte for byte. A demo
-scenario becomes a picture the same way once recorded: a Scenario is timed KEvent
-batches plus named moments (add it to fixtures.SCENARIOS).
+Two sources:
+
+* the deterministic KEvent stories of tests/ui/fixtures.py (the snapshot tests' own),
+  at their named moments, with the interesting object selected: `<story>-<moment>-*`;
+* the demo cluster's scenarios as recorded in examples/*.jsonl.gz (one per scenario,
+  made by scripts/make_examples.py), replayed to their end through the replay TUI's
+  own screenshot export: `demo-<scenario>-*`.
 """
 
 from __future__ import annotations
@@ -42,12 +45,26 @@ async def shoot(scenario_name: str, moment: str, size: tuple[int, int], out: Pat
     return path
 
 
+async def shoot_recording(recording: Path, size: tuple[int, int], out: Path) -> Path:
+    from kwatch.replay.export_svg import screenshot_svg
+    from kwatch.replay.timespec import Target
+    from kwatch.sources.replay import read_recording
+
+    name = recording.name.removesuffix(".gz").removesuffix(".jsonl")
+    path = out / f"demo-{name}-{size[0]}x{size[1]}.svg"
+    path.write_text(await screenshot_svg(read_recording(recording), Target("end"), size))
+    return path
+
+
 async def shoot_all(out: Path) -> list[Path]:
     paths = []
     for name, build in SCENARIOS.items():
         for moment in build().moments:
             for size in SIZES:
                 paths.append(await shoot(name, moment, size, out))
+    for recording in sorted((ROOT / "examples").glob("*.jsonl.gz")):
+        for size in SIZES:
+            paths.append(await shoot_recording(recording, size, out))
     return paths
 
 

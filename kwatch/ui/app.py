@@ -31,8 +31,9 @@ from kwatch.core.rows import (
 from kwatch.session import Session
 from kwatch.ui.actions import PANES, bindings
 from kwatch.ui.commands import ActionCommands
-from kwatch.ui.model.detail import build_detail
-from kwatch.ui.model.tree import ENDPOINT, build_tree, descendants
+from kwatch.ui.model.detail import build_detail, namespace_detail
+from kwatch.ui.model.fmt import plural
+from kwatch.ui.model.tree import ENDPOINT, NAMESPACE, build_tree, descendants
 from kwatch.ui.screens.dialogs import ConfirmDialog, ImageDialog, NoteDialog, ScaleDialog
 from kwatch.ui.screens.filters import ALL_NAMESPACES, NamespaceDialog, SelectorDialog
 from kwatch.ui.screens.help import HelpScreen
@@ -126,13 +127,15 @@ class KwatchApp(App[int]):
 
     # -- redraw --------------------------------------------------------------------
     def _clock_tick(self) -> None:
-        if self.state.paused:
+        if self.state.paused or not self.is_running:
             return
         self.session.pipeline.check_timeouts(self.session.clock())
         self.state.mark(TREE_ROWS, LANES_PAINT, DETAIL, STATUS)
 
     def refresh_view(self) -> None:
         """Drain the view state and redraw what changed (the timer's callback)."""
+        if not self.is_running:
+            return  # shutting down: the panes may already be gone
         dirty = self.state.drain()
         if not dirty:
             return
@@ -177,9 +180,14 @@ class KwatchApp(App[int]):
         lines = build_tree(state.store, state.filter, state.tree)
         self.ownership.show(lines, state.now, state.hazard_uids)
         counts = state.store.counts()
-        self.ownership.border_title = (
-            f"Ownership · {counts.get('Deployment', 0)} deploy · {counts.get('Pod', 0):,} pods"
-        )
+        parts = [
+            f"{counts[kind]:,} {short}"
+            for kind, short in (("Deployment", "deploy"), ("StatefulSet", "sts"),
+                                ("DaemonSet", "ds"))
+            if counts.get(kind)
+        ]  # fmt: skip
+        parts.append(plural(counts.get("Pod", 0), "pod"))
+        self.ownership.border_title = " · ".join(["Ownership", *parts])
 
     def _show_narration(self) -> None:
         """The demo scenario's latest narration line (a layout only when it changes)."""
@@ -199,10 +207,16 @@ class KwatchApp(App[int]):
         view = self.query_one(DetailView)
         # -2: room for a scrollbar that may appear once the new text is longer.
         width = max(40, view.query_one("#detail-body").size.width - 2)
-        markup = build_detail(
-            row, self.state.store, self.session.start, self.state.now, hazards, width
-        )
-        title = f"Detail · {row.KIND} {row.name}" if row is not None else "Detail"
+        line = self.ownership.selected
+        if row is None and line is not None and line.kind == NAMESPACE:
+            ns = line.key.removeprefix("ns:")
+            markup = namespace_detail(ns, self.state.store, self.state.hazards.values())
+            title = f"Detail · Namespace {ns}"
+        else:
+            markup = build_detail(
+                row, self.state.store, self.session.start, self.state.now, hazards, width
+            )
+            title = f"Detail · {row.KIND} {row.name}" if row is not None else "Detail"
         view.show(markup, title, same_object)
 
     # -- selection -----------------------------------------------------------------
@@ -226,6 +240,8 @@ class KwatchApp(App[int]):
     def sync_to_selection(self) -> None:
         """Bring the detail pane and the lanes' cursor to the tree's selection."""
         self._follow_pending = False
+        if not self.is_running:
+            return
         uid = self.state.selected_uid
         if uid:
             self.query_one(LanesView).select_uid(uid)

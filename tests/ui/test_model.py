@@ -292,3 +292,35 @@ def test_statefulset_pods_by_ordinal_and_daemonset_outdated_pods() -> None:
     assert "outdated" in next(t for t in texts if "agent-a" in t)
     assert "outdated" not in next(t for t in texts if "agent-b" in t)
     assert "OnDelete" in next(t for t in texts if "ds agent" in t)
+
+
+def test_status_bar_keeps_what_matters_when_narrow() -> None:
+    from dataclasses import dataclass as dc
+
+    from kwatch.session import TrafficCounters
+    from kwatch.ui.widgets.status import layout_items, status_items
+
+    @dc
+    class Health:
+        kind: str
+        state: str
+
+        def summary(self) -> str:
+            return f"{self.kind} {self.state}"
+
+    session = new_session(traffic=TrafficCounters(ok=1200, refused=12, target="svc web"),
+                          recording="/tmp/x.jsonl")  # fmt: skip
+    session.health = lambda: [Health("Pod", "synced"), Health("EndpointSlice", "backing-off")]
+    state = ViewState(session)
+    state.attach()
+    feed(session, shutdown_without_prestop(), START + 12)
+    state.drain()
+    state.pause()
+    wide = layout_items(status_items(state, 160), 160).plain
+    assert "⏸ PAUSED" in wide and "⚠ 1 hazard" in wide and "● REC" in wide
+    assert "ok 1,200" in wide and "503 12" in wide
+    assert "slice backing-off" in layout_items(status_items(state, 140), 140).plain
+    narrow = layout_items(status_items(state, 60), 60).plain
+    assert "PAUSED" in narrow and "hazard" in narrow and len(narrow) <= 60
+    detailed = layout_items(status_items(state, 200), 200).plain
+    assert "pod✓" in detailed and "slice✗" in detailed

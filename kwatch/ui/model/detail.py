@@ -348,6 +348,32 @@ class DetailBuilder:
         self.row(_kv("pods", str(len(pods))))
 
 
+_NAMESPACED = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Pod", "Service",
+               "EndpointSlice")  # fmt: skip
+
+
+def namespace_detail(namespace: str, store: Store, hazards: Iterable[Hazard]) -> str:
+    """A namespace at a glance: objects per kind, pods by status, its hazards."""
+    lines = [f"[b]Namespace[/b] [b]{_esc(namespace)}[/b]", ""]
+    for kind in _NAMESPACED:
+        n = sum(1 for r in store.rows(kind).values() if r.namespace == namespace)
+        if n:
+            lines.append(f"  [$text-muted]{kind:<14}[/] {n:,}")
+    pods = [p for p in store.rows("Pod").values() if p.namespace == namespace]
+    if pods:
+        ready = sum(1 for p in pods if isinstance(p, PodRow) and p.ready)
+        dying = sum(1 for p in pods if p.deleted is not None)
+        lines.append(
+            f"\n  pods: [$text-success]{ready:,} ready[/]   "
+            f"[$text-warning]{len(pods) - ready - dying:,} not ready[/]   "
+            f"[$text-error]{dying:,} terminating[/]"
+        )
+    found = [h for h in hazards if h.namespace == namespace]
+    if found:
+        lines.append(f"\n  [$text-error]⚠ {len(found)} hazard(s)[/]: see the Hazards pane")
+    return "\n".join(lines)
+
+
 def build_detail(
     row: Row | None,
     store: Store,

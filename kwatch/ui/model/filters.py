@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from kwatch.core.labels import Selector, parse_selector
 from kwatch.core.rows import Row
+from kwatch.core.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +60,36 @@ class ViewFilter:
         if self.text:
             parts.append(f"/{self.text}")
         return " ".join(parts)
+
+
+class ObjectFilter:
+    """`keep(namespace, name, uid)`: does an object pass the view filter and, when
+    given, the selection focus (a set of uids)?
+
+    For panes that outlive objects (timeline, lanes): the selector's verdict is kept
+    per uid, so a deleted pod's steps and lane keep it after its row left the store.
+    """
+
+    def __init__(self, flt: ViewFilter, focus: set[str] | None, store: Store) -> None:
+        self.flt = flt
+        self.focus = focus
+        self.store = store
+        self._labels_ok: dict[str, bool] = {}
+
+    def _selector_ok(self, uid: str) -> bool:
+        if self.flt.selector.empty:
+            return True
+        known = self._labels_ok.get(uid)
+        if known is None:
+            row = self.store.by_uid(uid) if uid else None
+            known = row is not None and self.flt.selector.matches(dict(row.labels))
+            self._labels_ok[uid] = known
+        return known
+
+    def __call__(self, namespace: str, name: str, uid: str) -> bool:
+        if self.focus is not None and uid not in self.focus:
+            return False
+        flt = self.flt
+        if not flt.namespace_ok(namespace) or (flt.text and not flt.name_ok(name)):
+            return False
+        return self._selector_ok(uid)

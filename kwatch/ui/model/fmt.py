@@ -62,6 +62,11 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+def plural(n: int, word: str) -> str:
+    """A counted noun: 1 pod, 2 pods, 12,000 pods (kwatch's nouns all take an s)."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def ellipsize(text: str, width: int) -> str:
     """Cut `text` to `width` cells, marking the cut (names are ASCII in Kubernetes)."""
     if width <= 0:

@@ -51,6 +51,33 @@ MARKS: dict[LaneMark, str] = {
 }
 _PRIORITY = {mark: i for i, mark in enumerate(MARKS)}  # lower wins
 
+_STATE_NAMES = {
+    State.PENDING: "pending",
+    State.SCHEDULED: "scheduled",
+    State.NOT_READY: "running-not-ready",
+    State.READY: "ready",
+    State.TERMINATING: "terminating",
+    State.GONE: "gone",
+}
+_MARK_NAMES = {  # in the order they happen to a pod
+    LaneMark.ENDPOINT_JOINED: "joined",
+    LaneMark.DELETION_REQUESTED: "deleted",
+    LaneMark.ENDPOINT_TERMINATING: "endpoint terminating",
+    LaneMark.CONTAINER_TERMINATED: "exited",
+    LaneMark.ENDPOINT_LEFT: "left",
+}
+
+
+def legend() -> list[Span]:
+    """Each state's cell and each mark, named, drawn with the lanes' own roles."""
+    out: list[Span] = []
+    for state, name in _STATE_NAMES.items():
+        out += [CELL[state], (f"{name} ", "")]
+    out.append(("  ", ""))
+    for mark, name in _MARK_NAMES.items():
+        out += [(MARKS[mark], "marker"), (f"{name} ", "")]
+    return out
+
 
 def _next_state(state: State, mark: LaneMark) -> State:
     if state is State.GONE:

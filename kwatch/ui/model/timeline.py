@@ -11,11 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kwatch.core.hazards import Hazard
-from kwatch.core.rows import Row
 from kwatch.core.steps import Step, StepName
-from kwatch.core.store import Store
 from kwatch.headless import format_details
-from kwatch.ui.model.filters import ViewFilter
+from kwatch.ui.model.filters import ObjectFilter
 from kwatch.ui.model.fmt import clock_rel, ellipsize
 from kwatch.ui.model.spans import Role, Span, cut
 from kwatch.ui.model.tree_text import SHORT_KIND
@@ -119,45 +117,13 @@ def in_window(step: Step, hazards: Sequence[Hazard]) -> bool:
     return False
 
 
-class EntryFilter:
-    """Whether a timeline entry passes the view filter and the selection focus.
-
-    Selector decisions are remembered per uid, so a deleted pod's steps keep their
-    verdict after its row is gone from the store.
-    """
-
-    def __init__(self, flt: ViewFilter, focus: set[str] | None, store: Store) -> None:
-        self.flt = flt
-        self.focus = focus
-        self.store = store
-        self._labels_ok: dict[str, bool] = {}
-
-    def _selector_ok(self, uid: str) -> bool:
-        if self.flt.selector.empty:
-            return True
-        known = self._labels_ok.get(uid)
-        if known is None:
-            row: Row | None = self.store.by_uid(uid) if uid else None
-            known = row is not None and self.flt.selector.matches(dict(row.labels))
-            self._labels_ok[uid] = known
-        return known
-
-    def object_ok(self, namespace: str, name: str, uid: str) -> bool:
-        if self.focus is not None and uid not in self.focus:
-            return False
-        flt = self.flt
-        if not flt.namespace_ok(namespace):
-            return False
-        if flt.text and not flt.name_ok(name):
-            return False
-        return self._selector_ok(uid)
-
-    def __call__(self, entry: Entry, hazards: Mapping[str, Hazard]) -> bool:
-        if entry.step is not None:
-            s = entry.step
-            return self.object_ok(s.namespace, s.name, s.uid)
-        h = hazards.get(entry.hazard_key)
-        return h is not None and self.object_ok(h.namespace, h.name, h.uid)
+def entry_ok(keep: ObjectFilter, entry: Entry, hazards: Mapping[str, Hazard]) -> bool:
+    """Does this timeline entry pass the view filter (and the selection focus)?"""
+    if entry.step is not None:
+        s = entry.step
+        return keep(s.namespace, s.name, s.uid)
+    h = hazards.get(entry.hazard_key)
+    return h is not None and keep(h.namespace, h.name, h.uid)
 
 
 def short_actor(actor: str) -> str:

@@ -15,7 +15,7 @@ from kwatch.core.rows import (
     StatefulSetRow,
 )
 from kwatch.ui.model.endpoints import endpoint_flags
-from kwatch.ui.model.fmt import age, count, countdown, ellipsize
+from kwatch.ui.model.fmt import age, count, countdown, ellipsize, plural
 from kwatch.ui.model.spans import Role, Span, fit, width_of
 from kwatch.ui.model.tree import ENDPOINT, MORE, NAMESPACE, TreeLine
 
@@ -161,7 +161,7 @@ def tree_line_spans(
 
     if line.kind == NAMESPACE:
         ns = line.key.removeprefix("ns:") or "(cluster)"
-        pods = f"  {count(line.hidden)} pods" if line.hidden else ""
+        pods = f"  {plural(line.hidden, 'pod')}" if line.hidden else ""
         return fit([*head, (ns, "bold"), (pods, "muted")], [], width)
     if line.kind == MORE:
         return fit([*head, (f"… +{count(line.hidden)} more", "accent"), ("  (enter)", "muted")],

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from kwatch.ui.model.endpoints import EndpointLine, endpoint_lines, endpoint_spans
+from kwatch.ui.model.filters import ObjectFilter
 from kwatch.ui.model.spans import Span
-from kwatch.ui.model.timeline import EntryFilter
 from kwatch.ui.state import ViewState
 from kwatch.ui.widgets.linelist import LineList
 
@@ -19,7 +19,7 @@ class EndpointsView(LineList):
         self.empty_text = "No EndpointSlices in view."
 
     def show(self, state: ViewState) -> None:
-        keep = EntryFilter(state.filter, None, state.store).object_ok
+        keep = ObjectFilter(state.filter, None, state.store)
         self.lines = endpoint_lines(state.store, keep)
         self.hazard_uids = state.hazard_uids
         self.set_item_count(len(self.lines))

@@ -13,6 +13,7 @@ from textual.message import Message
 from kwatch.core.hazards import Hazard
 from kwatch.core.store import Lane
 from kwatch.ui.actions import bindings
+from kwatch.ui.model.filters import ObjectFilter
 from kwatch.ui.model.fmt import ellipsize
 from kwatch.ui.model.lanes import (
     ZOOMS,
@@ -22,21 +23,14 @@ from kwatch.ui.model.lanes import (
     axis_spans,
     collect_lanes,
     lane_cells,
+    legend,
 )
 from kwatch.ui.model.spans import Role, Span, cut
-from kwatch.ui.model.timeline import EntryFilter
 from kwatch.ui.state import ViewState
 from kwatch.ui.widgets.linelist import LineList
 
 # The second header line on wide screens (on narrow ones, `?` shows it).
-LEGEND: list[Span] = [
-    ("░", "muted"), ("pending ", ""), ("▒", "accent"), ("scheduled ", ""),
-    ("▓", "warn"), ("running-not-ready ", ""), ("█", "ok"), ("ready ", ""),
-    ("▓", "bad"), ("terminating ", ""), ("·", "muted"), ("gone   ", ""),
-    ("+", "marker"), ("joined ", ""), ("-", "marker"), ("left ", ""),
-    ("t", "marker"), ("endpoint terminating ", ""), ("D", "marker"), ("deleted ", ""),
-    ("x", "marker"), ("exited", ""),
-]  # fmt: skip
+LEGEND = legend()
 
 
 def label_width(width: int) -> int:
@@ -94,7 +88,7 @@ class LanesView(LineList):
     def show(self, state: ViewState) -> None:
         self.state = state
         focus = state.focus_uids if state.focus_uid else None
-        keep = EntryFilter(state.filter, focus, state.store).object_ok
+        keep = ObjectFilter(state.filter, focus, state.store)
         previous = self.selected
         self.rows = collect_lanes(state.store, keep)
         self._index = {row.uid: i for i, row in enumerate(self.rows)}

@@ -14,16 +14,12 @@ from textual.markup import escape
 from textual.widget import Widget
 
 from kwatch.ui.model.fmt import count
+from kwatch.ui.model.tree_text import SHORT_KIND
 from kwatch.ui.state import ViewState
 
-_SHORT = {
-    "Deployment": "Deploy",
-    "ReplicaSet": "RS",
-    "StatefulSet": "STS",
-    "DaemonSet": "DS",
-    "EndpointSlice": "Slice",
-    "Service": "Svc",
-}
+
+def _short(kind: str) -> str:
+    return SHORT_KIND.get(kind, kind.lower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +41,7 @@ def health_items(state: ViewState, detailed: bool) -> str:
     if detailed:
         parts = []
         for h in healths:
-            name = _SHORT.get(h.kind, h.kind)
+            name = _short(h.kind)
             if h.state == "synced":
                 parts.append(f"{name}[$text-success]✓[/]")
             elif h.state == "syncing":
@@ -56,7 +52,7 @@ def health_items(state: ViewState, detailed: bool) -> str:
     if not bad:
         return f"watch [$text-success]✓ {len(healths)}[/]"
     return "watch " + " ".join(
-        f"[$text-error]{escape(_SHORT.get(h.kind, h.kind))} {escape(h.state)}[/]" for h in bad
+        f"[$text-error]{escape(_short(h.kind))} {escape(h.state)}[/]" for h in bad
     )
 
 
@@ -65,13 +61,9 @@ def status_items(state: ViewState, width: int) -> list[Item]:
     items: list[Item] = [_item(f"[b $text-accent]kwatch[/] [$text-muted]{s.source}[/]", 0)]
     if state.paused:
         b = state.buffered
-        items.append(
-            _item(
-                f"[reverse $warning] ⏸ PAUSED [/] [$text-warning]{count(b.events)} events · "
-                f"{count(b.steps)} steps buffered[/]",
-                0,
-            )
-        )
+        items.append(_item("[reverse $warning] ⏸ PAUSED [/]", 0))
+        waiting = f"{count(b.events)} events · {count(b.steps)} steps buffered"
+        items.append(_item(f"[$text-warning]{waiting}[/]", 1))
     n = len(state.hazards)
     if n:
         items.append(_item(f"[b $text-error]⚠ {n} hazard{'s' if n != 1 else ''}[/]", 0))
@@ -100,7 +92,10 @@ def status_items(state: ViewState, width: int) -> list[Item]:
     items.append(_item(f"[$text-muted]{rate:,.0f} ev/s[/]", 3))
     health = health_items(state, detailed=width >= 150)
     if health:
-        items.append(_item(health, 2))
+        # A watch in trouble explains a frozen picture: it outranks everything but
+        # the name; "all synced" is the first thing to go when space is short.
+        troubled = any(h.state != "synced" for h in s.health())
+        items.append(_item(health, 0 if troubled else 3))
     return items
 
 

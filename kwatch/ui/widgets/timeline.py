@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kwatch.core.hazards import Hazard
+from kwatch.ui.model.filters import ObjectFilter
 from kwatch.ui.model.spans import Span
-from kwatch.ui.model.timeline import EntryFilter, entry_spans
+from kwatch.ui.model.timeline import entry_ok, entry_spans
 from kwatch.ui.state import Entry, ViewState
 from kwatch.ui.widgets.linelist import LineList
 
@@ -20,7 +21,7 @@ class TimelineView(LineList):
         self.start = 0.0
         self.hazards: Mapping[str, Hazard] = {}
         self.hazard_uids: Mapping[str, list[str]] = {}
-        self._filter: EntryFilter | None = None
+        self._filter: ObjectFilter | None = None
         self._filter_key: object = None
         self._consumed: Entry | None = None  # last source entry already considered
         self.following = True  # stick to the newest line until the user scrolls away
@@ -36,14 +37,14 @@ class TimelineView(LineList):
         source = state.timeline
         if key != self._filter_key or self._filter is None:
             self._filter_key = key
-            self._filter = EntryFilter(state.filter, focus, state.store)
+            self._filter = ObjectFilter(state.filter, focus, state.store)
             new = source
             self.entries = []
         else:
             new = self._unseen(source)
-        flt = self._filter
+        keep = self._filter
         hazards = state.hazards
-        self.entries.extend(e for e in new if flt(e, hazards))
+        self.entries.extend(e for e in new if entry_ok(keep, e, hazards))
         self._consumed = source[-1] if source else None
         overflow = len(self.entries) - state.max_timeline
         if overflow > 0:
