@@ -14,7 +14,7 @@ from kwatch.session import Session
 from kwatch.sources.actions import KubeActions
 from kwatch.sources.errors import KwatchError
 from kwatch.sources.kube import WatchEngine
-from kwatch.sources.kubeconfig import check_access, connect
+from kwatch.sources.kubeconfig import Connection, check_access, connect
 from kwatch.sources.record import Recorder
 
 SYNC_TIMEOUT = 30.0
@@ -52,44 +52,57 @@ async def run_live(opts: LiveOptions) -> int:
         engine = WatchEngine(
             conn, fan_out(sinks), namespaces=namespaces, label_selector=opts.scope.label_selector
         )
+        if not opts.headless:
+            return await _run_tui(opts, conn, engine, pipeline, recorder, namespaces, start)
         await engine.start()
-        if opts.headless:
-            await engine.wait_synced(SYNC_TIMEOUT)
-            health = list(engine.health.values())
-            unavailable = [h for h in health if h.state == "unavailable"]
-            if health and len(unavailable) == len(health):
-                raise KwatchError(f"cannot watch anything: {unavailable[0].reason}", 1)
-            for h in unavailable:
-                warn(f"{h.key} unavailable: {h.reason}")
-            await wait_until_stopped(opts.duration)
-            return 0
-
-        from kwatch.ui.app import run_tui
-
-        rec = recorder
-
-        def add_note(text: str, bookmark: bool) -> None:
-            if rec is not None:
-                rec.note(text, bookmark=bookmark)
-
-        watched = engine
-        session = Session(
-            pipeline=pipeline,
-            source="live",
-            context=conn.context_name,
-            scope=describe_scope(namespaces, opts.scope.label_selector),
-            start=start,
-            clock=time.time,
-            read_only=opts.read_only,
-            health=lambda: list(watched.health.values()),
-            actions=KubeActions(conn),
-            recording_path=opts.record,
-            add_note=add_note if recorder is not None else None,
-        )
-        return await run_tui(session)
+        await engine.wait_synced(SYNC_TIMEOUT)
+        health = list(engine.health.values())
+        unavailable = [h for h in health if h.state == "unavailable"]
+        if health and len(unavailable) == len(health):
+            raise KwatchError(f"cannot watch anything: {unavailable[0].reason}", 1)
+        for h in unavailable:
+            warn(f"{h.key} unavailable: {h.reason}")
+        await wait_until_stopped(opts.duration)
+        return 0
     finally:
         if engine is not None:
             await engine.stop()
         if recorder is not None:
             recorder.close()
         await conn.close()
+
+
+async def _run_tui(
+    opts: LiveOptions,
+    conn: Connection,
+    engine: WatchEngine,
+    pipeline: Pipeline,
+    recorder: Recorder | None,
+    namespaces: Sequence[str] | None,
+    start: float,
+) -> int:
+    from kwatch.ui.app import KwatchApp
+
+    def add_note(text: str, bookmark: bool) -> None:
+        if recorder is not None:
+            recorder.note(text, bookmark=bookmark)
+
+    session = Session(
+        pipeline=pipeline,
+        source="live",
+        context=conn.context_name,
+        scope=describe_scope(namespaces, opts.scope.label_selector),
+        start=start,
+        clock=time.time,
+        read_only=opts.read_only,
+        health=lambda: list(engine.health.values()),
+        actions=KubeActions(conn),
+        recording_path=opts.record,
+        add_note=add_note if recorder is not None else None,
+    )
+    # The app subscribes to the pipeline when built: build it before the engine starts so
+    # the very first steps (the Synced lines) reach the timeline.
+    app = KwatchApp(session)
+    await engine.start()
+    await app.run_async()
+    return app.return_code or 0
