@@ -67,6 +67,11 @@ def build_demo_parser() -> ArgParser:
                    help="with --serve: write a kubeconfig for the cluster here")
     p.add_argument("--port", type=int, default=0, metavar="PORT",
                    help="with --serve: port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--control-plane", choices=("demo", "real"), default="demo",
+                   help="'real': play the scenario on real kube-apiserver, "
+                   "kube-controller-manager and kube-scheduler binaries "
+                   "(scripts/build-controlplane.sh), the demo's kubelets as nodes; "
+                   "real time, --speed is ignored")
     return p
 
 
@@ -102,6 +107,12 @@ def run_demo_command(argv: Sequence[str], *, open_tui: TuiOpener | None = None) 
     scenario = resolve_scenario(args.scenario) if args.scenario else None
     if scenario is not None and args.nodes < scenario.min_nodes:
         raise UsageError(f"scenario {scenario.name} needs --nodes {scenario.min_nodes} or more")
+    if args.control_plane == "real":
+        if scenario is None or args.serve:
+            raise UsageError("--control-plane real plays a SCENARIO (not --serve)")
+        from kwatch.demo.realplane import run_real_command
+
+        return run_real_command(scenario, args, open_tui=open_tui)
     if args.serve:
         return asyncio.run(_serve(args, scenario))
     if scenario is None:

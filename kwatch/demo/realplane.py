@@ -17,7 +17,7 @@ Differences from the embedded demo, all forced by the real binaries:
 
 `play_scenario()` is the building block the tests use to play several scenarios at
 once on one control plane, each in its own namespace; `run_real_command()` is the CLI.
-Hooking it into ``kwatch demo``: see ``add_control_plane_flag()``.
+Hooked into ``kwatch demo`` as ``--control-plane real`` (kwatch/demo/cli.py).
 """
 
 from __future__ import annotations
@@ -212,17 +212,6 @@ async def play_scenario(scenario: Scenario, view: ScenarioCluster, watch: RealWa
 # --------------------------------------------------------------------------- the CLI
 
 
-def add_control_plane_flag(p: argparse.ArgumentParser) -> None:
-    """The flag for kwatch.demo.cli.build_demo_parser(); dispatch on it with
-    ``if args.control_plane == "real": return run_real_command(scenario, args, open_tui)``
-    before the embedded demo starts."""
-    p.add_argument("--control-plane", choices=CONTROL_PLANE_CHOICES, default="demo",
-                   help="'real': play the scenario on real kube-apiserver, "
-                   "kube-controller-manager and kube-scheduler binaries "
-                   "(scripts/build-controlplane.sh), the demo's kubelets as nodes; "
-                   "real time, --speed is ignored")
-
-
 def run_real_command(scenario: Scenario, args: argparse.Namespace,
                      open_tui: TuiOpener | None = None) -> int:
     """``kwatch demo SCENARIO --control-plane real``: uses args.nodes, args.output,
@@ -322,7 +311,6 @@ async def _with_tui(scenario: Scenario, cluster: RealCluster, view: ScenarioClus
 __all__ = [
     "CONTROL_PLANE_CHOICES",
     "RealWatch",
-    "add_control_plane_flag",
     "context_for",
     "play_scenario",
     "run_on_plane",

@@ -30,6 +30,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["--output", "yaml"], "invalid choice"),
         (["--no-such-flag"], "unrecognized arguments"),
         (["demo", "--nodes", "-1", "--serve"], "--nodes"),
+        (["demo", "--control-plane", "real"], "--control-plane real plays a SCENARIO"),
+        (["demo", "--control-plane", "kind", "create-deployment"], "invalid choice"),
     ],
 )
 def test_usage_error_is_one_line_exit_2(args: list[str], needle: str) -> None:
