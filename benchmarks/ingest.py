@@ -563,13 +563,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="WatchEngine streaming_list=True (sendInitialEvents) instead of paged LIST",
     )
-    ap.add_argument("--page-size", type=int, default=500, metavar="P", help="WatchEngine page_size")
+    from kwatch.sources.kube import LIST_BATCH_SIZE, PAGE_SIZE
+
+    ap.add_argument(
+        "--page-size",
+        type=int,
+        default=PAGE_SIZE,
+        metavar="P",
+        help=f"WatchEngine page_size (default {PAGE_SIZE})",
+    )
+
     ap.add_argument(
         "--list-batch",
         type=int,
-        default=2000,
+        default=LIST_BATCH_SIZE,
         metavar="K",
-        help="WatchEngine list_batch_size (default 2000; 0 = one batch)",
+        help=f"WatchEngine list_batch_size (default {LIST_BATCH_SIZE}; 0 = one batch)",
     )
     args = ap.parse_args(argv)
     n, m = args.pods, args.events

@@ -910,26 +910,33 @@ def _resize(status: JSON, conds: tuple[Condition, ...]) -> str:
 # Pods stamped from one template (same owner and pod-template-hash /
 # controller-revision-hash) share what PodSpecInfo reads — probes, lifecycle hooks,
 # ports, gates, pod-level settings — except what is known to differ per pod: container
-# images (mutable) and resources (VPA admission, in-place resize). So the summary is
-# built once per template and reused after comparing just those raw values. Bounded;
-# cleared wholesale when full. Pods without an owner are keyed by their own uid.
+# images (mutable: `kubectl set image pod/…`, image-rewriting admission) and resources
+# (VPA admission, in-place resize). So the summary is built once per (template, images)
+# and reused after comparing the raw resources. The images are part of the key, not
+# just verified, so pods of one template running different images (a mutating webhook
+# pinning digests per node, a half-patched ReplicaSet) each keep hitting their own
+# entry instead of evicting each other's (one entry per template missed ~6 in 7 pods of
+# the benchmark's mixed-image ReplicaSets: pod_spec_info was a third of a 50k list).
+# Bounded; cleared wholesale when full. Pods without an owner are keyed by their uid.
 _SPEC_CACHE_MAX = 4096
-_spec_cache: dict[tuple[str, str], tuple[list[tuple[Any, Any]], PodSpecInfo]] = {}
+_spec_cache: dict[tuple[str, str, tuple[Any, ...]], tuple[list[Any], PodSpecInfo]] = {}
 
 
 def _pod_spec(obj: JSON, spec: JSON, meta: Meta) -> PodSpecInfo:
     owner = meta[6]
     labels = obj["metadata"].get("labels") or {}
     template = labels.get("pod-template-hash") or labels.get("controller-revision-hash") or ""
-    key = (owner.uid, template) if owner is not None else (meta[0], "")
-    per_pod = [(c.get("image"), c.get("resources")) for c in spec.get("containers") or ()]
+    containers = spec.get("containers") or ()
+    images = tuple([c.get("image") for c in containers])
+    key = (owner.uid, template, images) if owner is not None else (meta[0], "", images)
+    resources = [c.get("resources") for c in containers]
     hit = _spec_cache.get(key)
-    if hit is not None and hit[0] == per_pod:
+    if hit is not None and hit[0] == resources:
         return hit[1]
     info = pod_spec_info(spec)
     if len(_spec_cache) >= _SPEC_CACHE_MAX:
         _spec_cache.clear()
-    _spec_cache[key] = (per_pod, info)
+    _spec_cache[key] = (resources, info)
     return info
 
 
