@@ -31,9 +31,15 @@ from kwatch.core.rows import (
 from kwatch.session import Session
 from kwatch.ui.actions import PANES, bindings
 from kwatch.ui.commands import ActionCommands
-from kwatch.ui.model.detail import build_detail, namespace_detail
+from kwatch.ui.model.detail import build_detail, control_plane_detail, namespace_detail
 from kwatch.ui.model.fmt import plural
-from kwatch.ui.model.tree import ENDPOINT, NAMESPACE, build_tree, descendants
+from kwatch.ui.model.tree import (
+    CONTROL_PLANE,
+    ENDPOINT,
+    NAMESPACE,
+    build_tree,
+    descendants,
+)
 from kwatch.ui.screens.dialogs import ConfirmDialog, ImageDialog, NoteDialog, ScaleDialog
 from kwatch.ui.screens.filters import ALL_NAMESPACES, NamespaceDialog, SelectorDialog
 from kwatch.ui.screens.help import HelpScreen
@@ -212,6 +218,10 @@ class KwatchApp(App[int]):
             ns = line.key.removeprefix("ns:")
             markup = namespace_detail(ns, self.state.store, self.state.hazards.values())
             title = f"Detail · Namespace {ns}"
+        elif row is None and line is not None and line.kind == CONTROL_PLANE:
+            state = self.state
+            markup = control_plane_detail(state.store, state.now)
+            title = "Detail · Control plane"
         else:
             markup = build_detail(
                 row, self.state.store, self.session.start, self.state.now, hazards, width

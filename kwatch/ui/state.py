@@ -127,6 +127,13 @@ class ViewState:
                     changed.add(new.uid)
             elif kind in ("EndpointSlice", "Service"):
                 dirty |= _NETWORK
+            elif kind == "Lease":
+                # Renewals (every few seconds) repaint the Lease's line; only a Lease
+                # appearing or going away changes the tree's shape.
+                if change.old is None or change.new is None:
+                    dirty |= _WORKLOAD_MOVED
+                else:
+                    changed.add(change.new.uid)
         dirty |= _ALWAYS
 
     def _on_steps(self, steps: Iterable[Step]) -> None:

@@ -415,3 +415,29 @@ async def test_times_are_relative_to_the_session_start() -> None:
         svg = app.export_screenshot().replace("&#160;", " ")
         assert "+11.200s" in svg and "+10.000s" in svg  # the slice update, the delete
         assert "5m11s" in svg  # the surviving pod's age, on the session clock
+
+
+# -- demo chrome: status bar, narration, control plane -------------------------------------
+
+
+async def test_narration_sits_below_the_status_bar_and_hides_nothing() -> None:
+    from textual.widgets import Footer, Static
+
+    from kwatch.session import TrafficCounters
+    from kwatch.ui.widgets.status import StatusBar
+
+    traffic = TrafficCounters(ok=1963, refused=33, timeout=16, target="svc web")
+    narration = ["The old pod gets SIGTERM while the proxies still route to it: " * 3]
+    for size in ((80, 24), (160, 50)):
+        app = app_at(shutdown_without_prestop(), "dying", traffic=traffic, narration=narration)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            status = app.query_one(StatusBar)
+            line = app.query_one("#narration", Static)
+            await until(pilot, lambda line=line: line.display)  # type: ignore[misc]
+            assert status.region.y == 0 and status.region.height == 1
+            assert line.region.y == 1 and line.region.height == 2, size  # wraps, capped
+            assert app.query_one("#main").region.y == 3
+            assert app.query_one(Footer).region.y == size[1] - 1
+            shown = str(status.render())
+            assert "ok 1,963" in shown and "503 33" in shown and "timeout 16" in shown, size

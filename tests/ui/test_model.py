@@ -324,3 +324,50 @@ def test_status_bar_keeps_what_matters_when_narrow() -> None:
     assert "PAUSED" in narrow and "hazard" in narrow and len(narrow) <= 60
     detailed = layout_items(status_items(state, 200), 200).plain
     assert "pod✓" in detailed and "slice✗" in detailed
+
+
+# -- control plane: leader-election Leases ----------------------------------------------
+
+
+def test_control_plane_group_shows_who_leads_and_the_failover() -> None:
+    from core.builders import Cluster, lease
+
+    from kwatch.ui.model.detail import build_detail, control_plane_detail
+    from kwatch.ui.widgets.status import layout_items, status_items
+
+    from .fixtures import FakeClock
+
+    clock = FakeClock()
+    session = new_session(clock=clock)
+    state = ViewState(session)
+    state.attach()
+    feed(session, shutdown_without_prestop(), START + 5)
+    t = START + 5
+    uuid = "_0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    cluster = Cluster(t)
+    session.pipeline([cluster.added(lease("kube-controller-manager", "cp-1" + uuid, t=t))])
+    clock.t = t + 1
+    state.drain()
+    texts = _texts(state)
+    assert texts[0].startswith("▾ control plane") and "1 leader lease" in texts[0]
+    assert "kube-controller-manager" in texts[1] and "▸ cp-1 " in texts[1] + " "
+    assert "uuid" not in texts[1] and "0 transitions" in texts[1]
+    assert texts[2].startswith("▾ default")  # the namespaces follow
+    assert "leader kcm cp-1" in layout_items(status_items(state, 160), 160).plain
+    assert "leader" not in layout_items(status_items(state, 80), 80).plain
+
+    clock.t = t + 8  # the holder stopped renewing: the failover is under way
+    assert "unrenewed 8s" in _texts(state)[1]
+    clock.t = t + 20
+    assert "expired 20s" in _texts(state)[1]
+    assert "kcm expired" in layout_items(status_items(state, 160), 160).plain
+
+    renewed = lease("kube-controller-manager", "cp-2" + uuid, transitions=1, t=t + 20)
+    session.pipeline([cluster.at(t + 20).modified(renewed)])
+    state.drain()
+    line = _texts(state)[1]
+    assert "▸ cp-2" in line and "1 transition" in line and "expired" not in line
+    row = state.store.by_uid("lease-uid-kube-controller-manager")
+    detail = build_detail(row, state.store, START, clock.t, [], 100)
+    assert "cp-2" + uuid in detail and "transitions" in detail
+    assert "cp-2" in control_plane_detail(state.store, clock.t)

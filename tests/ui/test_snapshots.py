@@ -31,3 +31,27 @@ def test_key_moment(
         await select(pilot, story.selected[moment])
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_demo_chrome(snap_compare: object, size: tuple[int, int]) -> None:
+    """A demo's screen: status bar with traffic counters, the narration line under it,
+    and the control plane's leader Lease at the top of the tree."""
+    from core.builders import Cluster, lease
+
+    from kwatch.session import TrafficCounters
+
+    story = SCENARIOS["shutdown-without-prestop"]()
+    traffic = TrafficCounters(ok=1963, refused=33, timeout=16, target="svc web")
+    narration = ["web's pods have no preStop: a deleted pod gets SIGTERM while proxies "
+                 "may still route to it — watch the 503s and timeouts."]  # fmt: skip
+    app = app_at(story, "dying", traffic=traffic, narration=narration)
+    t = story.moments["dying"] - 1.0
+    identity = "controlplane-1_0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    kcm = lease("kube-controller-manager", identity, transitions=1, t=t)
+    app.session.pipeline([Cluster(t).added(kcm)])
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await select(pilot, story.selected["dying"])
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)  # type: ignore[operator]

@@ -19,6 +19,7 @@ from kwatch.core.rows import (
     DeploymentRow,
     EndpointSliceRow,
     EventRow,
+    LeaseRow,
     NodeRow,
     PodRow,
     ReplicaSetRow,
@@ -29,6 +30,7 @@ from kwatch.core.rows import (
 )
 from kwatch.core.store import Store
 from kwatch.ui.model.fmt import age, countdown, rel
+from kwatch.ui.model.leases import lease_state, leases
 
 MAX_EVENTS = 12
 _TAGS = re.compile(r"\[(?:/|/?[$a-z][^\]]*)\]")  # markup tags: what a pair's width does not count
@@ -347,6 +349,55 @@ class DetailBuilder:
         pods = self.store.pods_on_node(n.name)
         self.row(_kv("pods", str(len(pods))))
 
+    def lease(self, lease: LeaseRow) -> None:
+        st = lease_state(lease, self.now)
+        if lease.holder:
+            colour = "$text-error" if st.expired else "$text-success"
+            self.row(_kv("holder", f"[{colour}]{_esc(lease.holder)}[/]"))
+        else:
+            self.row(_kv("holder", "[$text-warning]none[/]"))
+        renewed = (
+            f"{rel(lease.renew_time, self.start)} ({age(lease.renew_time, self.now)} ago)"
+            if lease.renew_time is not None
+            else "—"
+        )
+        self.row(
+            _kv("acquired", rel(lease.acquire_time, self.start)),
+            _kv("renewed", renewed),
+            _kv("duration", f"{lease.duration_s}s" if lease.duration_s is not None else "—"),
+            _kv("transitions", str(lease.transitions)),
+        )
+        if st.expired:
+            self.add(
+                "  [$text-error]expired: the holder stopped renewing; nothing this component "
+                "runs reconciles until a standby takes the Lease over[/]"
+            )
+        else:
+            self.add(
+                "  [$text-muted]The holder runs the controllers and renews the Lease; standbys "
+                "take it over once it goes unrenewed for its duration (a transition).[/]"
+            )
+
+
+def control_plane_detail(store: Store, now: float) -> str:
+    """Every leader-election Lease: who leads each control-plane component."""
+    lines = ["[b]Control plane[/b] [$text-muted]leader election (kube-system Leases)[/]", ""]
+    for lease in leases(store):
+        st = lease_state(lease, now)
+        holder = (
+            f"[{'$text-error' if st.expired else '$text-success'}]{_esc(lease.holder)}[/]"
+            if lease.holder
+            else "[$text-warning]no holder[/]"
+        )
+        renewed = f"renewed {age(lease.renew_time, now)} ago" if lease.renew_time else ""
+        lines.append(f"  [b]{_esc(lease.name)}[/b]")
+        lines.append(f"    {holder}")
+        lines.append(
+            f"    [$text-muted]{lease.transitions} transition(s)   {renewed}"
+            f"{'   expired' if st.expired else ''}[/]"
+        )
+    return "\n".join(lines)
+
 
 _NAMESPACED = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Pod", "Service",
                "EndpointSlice")  # fmt: skip
@@ -408,6 +459,8 @@ def build_detail(
         b.slice_endpoints(row)
     elif isinstance(row, NodeRow):
         b.node(row)
+    elif isinstance(row, LeaseRow):
+        b.lease(row)
     b.owner_chain(row)
     b.managers(row)
     b.events(row)

@@ -2,7 +2,9 @@
 
 Namespace ▸ Deployment ▸ ReplicaSet ▸ Pod; StatefulSet ▸ pods by ordinal; DaemonSet ▸
 pods by node (outdated ones marked); Service ▸ EndpointSlice ▸ endpoints; ReplicaSets
-and pods without a (seen) controller sit directly under their namespace.
+and pods without a (seen) controller sit directly under their namespace. Above the
+namespaces, a "control plane" group lists the leader-election Leases (kube-system):
+who leads kube-controller-manager and kube-scheduler — the holder changes on failover.
 
 Why flat lines: the pane draws with the line API and only asks for visible lines, so
 the model is a plain list indexable by screen row. Big groups are cut to `limit`
@@ -22,6 +24,7 @@ from kwatch.core.rows import (
     DeploymentRow,
     Endpoint,
     EndpointSliceRow,
+    LeaseRow,
     PodRow,
     ReplicaSetRow,
     Row,
@@ -38,6 +41,8 @@ OPEN_SLICE_MAX = 20  # slices with more endpoints start folded
 MORE_STEP = 200  # how many more one "show more" reveals
 
 NAMESPACE = "Namespace"
+CONTROL_PLANE = "ControlPlane"  # the group of leader-election Leases
+CONTROL_PLANE_KEY = "cp:leaders"
 ENDPOINT = "Endpoint"
 MORE = "More"
 
@@ -64,7 +69,7 @@ class TreeLine:
     expandable: bool = False
     expanded: bool = False
     endpoint: Endpoint | None = None  # ENDPOINT lines
-    hidden: int = 0  # MORE lines: children not shown; NAMESPACE lines: pods inside
+    hidden: int = 0  # MORE: children not shown; NAMESPACE: pods inside; CONTROL_PLANE: leases
     outdated: bool = False  # pods whose controller has a newer template
     group_key: str = ""  # MORE lines: the key of the group they extend
 
@@ -130,7 +135,7 @@ class _Node:
     endpoint: Endpoint | None = None
     outdated: bool = False
     default_expanded: bool = True
-    total: int = 0  # NAMESPACE: pods inside
+    total: int = 0  # NAMESPACE: pods inside; CONTROL_PLANE: leases
     extra: int = 0  # children that exist but were not built (see TreeBuilder._cap)
 
 
@@ -266,8 +271,24 @@ class TreeBuilder:
                 ns_pods.total += 1
         return spaces
 
+    def _control_plane(self) -> _Node | None:
+        """The leader-election Leases, whatever the namespace filter: they are context
+        (who runs the controllers) for any namespace, like nodes."""
+        leases = sorted(
+            (r for r in self.store.rows("Lease").values() if isinstance(r, LeaseRow)),
+            key=_name_key,
+        )
+        if not leases:
+            return None
+        node = _Node(CONTROL_PLANE_KEY, CONTROL_PLANE, total=len(leases))
+        node.children = [_Node(lease.uid, lease.KIND, lease) for lease in self._cap(node, leases)]
+        return node
+
     def build(self) -> list[TreeLine]:
         out: list[TreeLine] = []
+        control_plane = self._control_plane()
+        if control_plane is not None and self._keep(control_plane, False):
+            self._flatten(control_plane, 0, -1, out)
         for node in self._namespaces().values():
             if self._keep(node, False):
                 self._flatten(node, 0, -1, out)

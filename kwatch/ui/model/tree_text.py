@@ -8,6 +8,7 @@ from kwatch.core.rows import (
     DaemonSetRow,
     DeploymentRow,
     EndpointSliceRow,
+    LeaseRow,
     PodRow,
     ReplicaSetRow,
     Row,
@@ -16,8 +17,11 @@ from kwatch.core.rows import (
 )
 from kwatch.ui.model.endpoints import endpoint_flags
 from kwatch.ui.model.fmt import age, count, countdown, ellipsize, plural
+from kwatch.ui.model.leases import lease_state
 from kwatch.ui.model.spans import Role, Span, fit, width_of
-from kwatch.ui.model.tree import ENDPOINT, MORE, NAMESPACE, TreeLine
+from kwatch.ui.model.tree import CONTROL_PLANE, ENDPOINT, MORE, NAMESPACE, TreeLine
+
+LEASE_STALE_S = 5.0  # unrenewed this long, the holder may be gone (renewals: every 2 s)
 
 SHORT_KIND = {
     "Deployment": "deploy",
@@ -27,6 +31,7 @@ SHORT_KIND = {
     "Pod": "pod",
     "Service": "svc",
     "EndpointSlice": "slice",
+    "Lease": "lease",
 }
 
 
@@ -142,6 +147,42 @@ def _summary(row: Row | None) -> list[Span]:
     return []
 
 
+def _lease_columns(lease: LeaseRow, now: float, room: int) -> list[Span]:
+    """Holder, hand-overs, renewal: what fits in `room`, most telling first.
+
+    A Lease renewed within a few seconds is the normal state (its age is the least
+    important column); one going unrenewed is the failover in progress, and outranks
+    the transition count until a standby takes over.
+    """
+    st = lease_state(lease, now)
+    holder: Span = (
+        (f" ▸ {ellipsize(st.holder, 24)}", "bad" if st.expired else "ok")
+        if st.holder
+        else (" no holder", "warn")
+    )
+    ago = age(lease.renew_time, now)
+    stale = st.renewed_ago is not None and st.renewed_ago > LEASE_STALE_S
+    renewal: tuple[Span, int] = (
+        ((f" · expired {ago}", "bad"), 1)
+        if st.expired
+        else ((f" · unrenewed {ago}", "warn"), 1)
+        if stale
+        else ((f" · renewed {ago} ago", "muted"), 3)
+        if st.renewed_ago is not None
+        else (("", ""), 3)
+    )
+    hand_overs: Span = (
+        f" · {plural(lease.transitions, 'transition')}",
+        "accent" if lease.transitions else "muted",
+    )
+    cols: list[tuple[Span, int]] = [(holder, 0), renewal, (hand_overs, 2)]
+    for order in (3, 2, 1):
+        if sum(len(span[0]) for span, _ in cols) <= room:
+            break
+        cols = [c for c in cols if c[1] != order]
+    return [span for span, _ in cols if span[0]]
+
+
 def tree_line_spans(
     line: TreeLine,
     width: int,
@@ -163,6 +204,13 @@ def tree_line_spans(
         ns = line.key.removeprefix("ns:") or "(cluster)"
         pods = f"  {plural(line.hidden, 'pod')}" if line.hidden else ""
         return fit([*head, (ns, "bold"), (pods, "muted")], [], width)
+    if line.kind == CONTROL_PLANE:
+        leases = f"  {plural(line.hidden, 'leader lease')}"
+        return fit([*head, ("control plane", "bold"), (leases, "muted")], [], width)
+    if isinstance(row, LeaseRow):
+        # (no "lease" kind: the group line says what these are, and the name is long)
+        left = [*head, (row.name, "bold")]
+        return fit(left, _lease_columns(row, now, width - width_of(left) - 1), width)
     if line.kind == MORE:
         return fit([*head, (f"… +{count(line.hidden)} more", "accent"), ("  (enter)", "muted")],
                    [], width)  # fmt: skip

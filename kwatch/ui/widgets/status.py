@@ -1,7 +1,8 @@
 """The status bar: where the data comes from and how healthy the flow is.
 
 Context, scope, per-kind watch health, events/s, recording, hazards, pause with what
-is buffered, the view filter and, while a demo runs, the traffic counters. Items have
+is buffered, the view filter, while a demo runs the traffic counters and, when wide,
+who leads the control plane (the leader-election Leases' holders). Items have
 priorities: at 80 columns the least important ones drop out instead of wrapping.
 """
 
@@ -14,6 +15,7 @@ from textual.markup import escape
 from textual.widget import Widget
 
 from kwatch.ui.model.fmt import count
+from kwatch.ui.model.leases import SHORT_LEASE, lease_state, leases
 from kwatch.ui.model.tree_text import SHORT_KIND
 from kwatch.ui.state import ViewState
 
@@ -56,6 +58,24 @@ def health_items(state: ViewState, detailed: bool) -> str:
     )
 
 
+LEADERS_MIN_WIDTH = 120  # narrower, the tree's "control plane" group tells it
+
+
+def leader_items(state: ViewState) -> str:
+    """ "leader kcm host-a · sched host-b": the holder of each leader-election Lease."""
+    parts = []
+    for lease in leases(state.store):
+        st = lease_state(lease, state.now)
+        name = escape(SHORT_LEASE.get(lease.name, lease.name))
+        if st.expired:
+            parts.append(f"{name} [$text-error]expired[/]")
+        elif st.holder:
+            parts.append(f"{name} [$text-success]{escape(st.holder)}[/]")
+        else:
+            parts.append(f"{name} [$text-warning]none[/]")
+    return ("[$text-muted]leader[/] " + " ".join(parts)) if parts else ""
+
+
 def status_items(state: ViewState, width: int) -> list[Item]:
     s = state.session
     items: list[Item] = [_item(f"[b $text-accent]kwatch[/] [$text-muted]{s.source}[/]", 0)]
@@ -90,12 +110,17 @@ def status_items(state: ViewState, width: int) -> list[Item]:
         )
     rate = s.pipeline.events_per_second()
     items.append(_item(f"[$text-muted]{rate:,.0f} ev/s[/]", 3))
-    health = health_items(state, detailed=width >= 150)
+    leaders = leader_items(state) if width >= LEADERS_MIN_WIDTH else ""
+    # The per-kind health is detail (a troubled kind shows by name either way): when
+    # the leaders are shown, the compact "watch ✓ N" leaves them the room.
+    health = health_items(state, detailed=width >= 150 and not leaders)
     if health:
         # A watch in trouble explains a frozen picture: it outranks everything but
         # the name; "all synced" is the first thing to go when space is short.
         troubled = any(h.state != "synced" for h in s.health())
         items.append(_item(health, 0 if troubled else 3))
+    if leaders:
+        items.append(_item(leaders, 3))  # after health: the first to go when short
     return items
 
 
