@@ -17,7 +17,8 @@ precondition — exactly what makes the API object disappear on a real cluster.
 In-place resize: a change of ``spec.containers[].resources`` is allocated
 (``allocatedResources``, PodResizeInProgress) and actuated (``resources``) a moment
 later, without restart unless the resizePolicy says RestartContainer; a request beyond
-the node's allocatable gets PodResizePending=Infeasible.
+the node's allocatable gets PodResizePending=Infeasible (since v1.36 the API server's
+PodResizeValidator refuses those first, but a kubelet does not trust that).
 
 Status writes are JSON merge patches carrying the full lists and the resourceVersion the
 status was computed from, so another writer's change (a condition, a readiness gate)

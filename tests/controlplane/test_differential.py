@@ -58,7 +58,6 @@ from helpers import (
     normalize,
     run_of,
     session_runs,
-    substitute,
 )
 
 from kwatch.demo.scenarios import SCENARIOS
@@ -88,19 +87,6 @@ def _short_not_ready_head(lane: Lane) -> Lane:
 
 ACCEPTED: tuple[Equivalence, ...] = (
     Equivalence(
-        why="Who deleted a ReplicaSet's pod is inferred by kwatch (core/steps.py "
-        "pod_deleter): it compares the ReplicaSet's replicas with its active pods, as "
-        "the store holds them at the end of the watch batch. A scale-down and the pod's "
-        "deletion come on two different watches, and a user's delete and the "
-        "replacement pod can come in one batch: either way the guess flips (seen on the "
-        "real plane both ways: rolling-update, the shutdown scenarios, the live TUI "
-        "test). A kwatch attribution race, not a difference between the clusters.",
-        where="pods of ReplicaSet",
-        lane="life",
-        rewrite=substitute(r"^DeletionRequested\[(user|replicaset-controller)\]",
-                           "DeletionRequested[user|replicaset-controller]"),
-    ),
-    Equivalence(
         why="A terminating pod without a preStop sleep is (not serving, terminating) "
         "only for the moment between its app's exit and its deletion. The real "
         "endpointslice controller syncs a whole Service from the pods as they are when "
@@ -126,20 +112,7 @@ ACCEPTED: tuple[Equivalence, ...] = (
 )
 
 #: scenario → (the difference, the component at fault). Reported; not fixed here.
-KNOWN_DEMO_DEFECTS: Mapping[str, tuple[str, str]] = {
-    "in-place-resize": (
-        "real: PATCH pods/api/resize asking for 64 CPUs on a 4-CPU node is refused, "
-        "403 Forbidden 'node didn't have enough allocatable resources: cpu, requested: "
-        "64000, allocatable: 4000' (admission plugin PodResizeValidator, on by default in "
-        "v1.36, cause NodeCapacity); demo: accepted, then the kubelet reports "
-        "PodResizePending/Infeasible. The scenario's last act cannot run on a real "
-        "cluster.",
-        "kwatch/demo/api (no PodResizeValidator admission) and the in-place-resize "
-        "scenario (its Infeasible lesson: a 1.36 cluster rejects it up front; "
-        "'Deferred' — fits allocatable, not what is free — is what a kubelet can still "
-        "report)",
-    ),
-}
+KNOWN_DEMO_DEFECTS: Mapping[str, tuple[str, str]] = {}
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 from kwatch.core.events import JSON
 from kwatch.core.kinds import EVENT, LEASE, NODE, POD
 from kwatch.demo.apiserver import DemoApiServer
-from kwatch.demo.client import Informer, KubeClient, client_from_kubeconfig
+from kwatch.demo.client import ApiError, Informer, KubeClient, client_from_kubeconfig
 from kwatch.demo.clock import Clock, parse_time
 from kwatch.demo.kubelet import Kubelet
 from kwatch.demo.kubelet_spec import prestop_seconds, probe_spec
@@ -521,22 +521,20 @@ async def test_in_place_resize_without_restart(cluster: Cluster, timeline: Timel
     assert is_ready(in_progress)
 
 
-async def test_infeasible_resize_is_pending(cluster: Cluster) -> None:
+async def test_infeasible_resize_never_reaches_the_kubelet(cluster: Cluster) -> None:
+    """v1.36's PodResizeValidator refuses it at the API server: the kubelet's own
+    Infeasible check (kept, as a real kubelet keeps it) has nothing to report."""
     await create(cluster, pod_body("web", {"resources": {"requests": {"cpu": "1"}}},
                                    annotations={"kwatch.dev/startup-seconds": "0"}))
     await ready_pod(cluster, "web")
-    await cluster.client.patch(
-        f"{POD.collection_path(NS)}/web/resize",
-        {"spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": "64"}}}]}},
-        "strategic")
-
-    async def pending() -> JSON:
-        pod = await get_pod(cluster, "web")
-        return cond(pod or {}, "PodResizePending")
-
-    c = await eventually(pending)
-    assert c["reason"] == "Infeasible"
-    assert c["message"].startswith("Node didn't have enough capacity: cpu, requested: 64")
+    with pytest.raises(ApiError) as err:
+        await cluster.client.patch(
+            f"{POD.collection_path(NS)}/web/resize",
+            {"spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": "64"}}}]}},
+            "strategic")
+    assert err.value.code == 403 and "cpu, requested: 64000" in err.value.message
+    pod = await get_pod(cluster, "web")
+    assert not cond(pod or {}, "PodResizePending")
 
 
 # -- pure rules ----------------------------------------------------------------------------

@@ -46,7 +46,8 @@ UNSUPPORTED = {
         "kubectl create <type> (namespace, deployment, configmap, service, secret, "
         "serviceaccount …) sends POST /api/v1/namespaces (etc.) with Content-Type "
         "application/vnd.kubernetes.protobuf; the demo answers 415 UnsupportedMediaType "
-        "'the body of the request was in an unknown format - accepted media types "
+        "'the body of the request was in an unknown format (application/vnd.kubernetes."
+        "protobuf): the kwatch demo API server speaks JSON only - accepted media types "
         "include: application/json, application/yaml'. client-go does not retry as JSON."
     ),
     "namespace-deletion": (

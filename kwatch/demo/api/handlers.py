@@ -290,9 +290,11 @@ class RestHandler:
             raise bad_request("the body of the request is empty")
         ctype = request.headers.get("Content-Type", "").split(";", 1)[0].strip()
         if ctype in _UNSUPPORTED_BODIES:
-            # No protobuf/CBOR codecs here; 415 is what such a server answers.
-            raise ApiError("UnsupportedMediaType", "the body of the request was in an unknown "
-                           "format - accepted media types include: application/json, "
+            # No protobuf/CBOR codecs here; 415 is what such a server answers, and the
+            # message says why, since client-go's kubectl create <type> never retries as JSON.
+            raise ApiError("UnsupportedMediaType", f"the body of the request was in an "
+                           f"unknown format ({ctype}): the kwatch demo API server speaks JSON "
+                           "only - accepted media types include: application/json, "
                            "application/yaml")
         try:
             if ctype in ("application/apply-patch+yaml", "application/yaml"):

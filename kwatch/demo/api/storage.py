@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from kwatch.core.labels import Selector
-from kwatch.demo.api import defaults, deletion, managed, paging, strategy, validation
+from kwatch.demo.api import admission, defaults, deletion, managed, paging, strategy, validation
 from kwatch.demo.api.collection import Collection, TooOld, object_key
 from kwatch.demo.api.entry import Change, Entry
 from kwatch.demo.api.errors import (
@@ -531,6 +531,7 @@ class Storage:
             new = {**old_entry.obj(), "status": new.get("status")}
         elif subresource == "resize":
             new = _resized(old, new)
+            admission.check_resize(self, new)
         elif canon.has_status:
             new["status"] = old.get("status")
         if new.get("status") is None:

@@ -3,14 +3,18 @@
 Since Kubernetes 1.27 (beta in 1.33, GA in 1.35) container resources are mutable through
 the pods/resize subresource. The kubelet allocates the new values (allocatedResources,
 PodResizeInProgress), actuates them, and reports them in containerStatuses[].resources.
-resizePolicy decides per resource whether the container must restart; a request the
-node cannot fit stays PodResizePending (Infeasible).
+resizePolicy decides per resource whether the container must restart. A request the
+node could never fit is refused at admission since v1.36 (PodResizeValidator: 403
+Forbidden, nothing stored); one that fits the node's allocatable but not what is free
+right now is accepted and the kubelet reports it PodResizePending (Deferred) until room
+frees up.
 """
 
 from __future__ import annotations
 
 from kwatch.core.events import JSON
 from kwatch.core.kinds import POD
+from kwatch.demo.client import ApiError
 from kwatch.demo.scenarios import _kubectl as k
 from kwatch.demo.scenarios import _manifests as m
 from kwatch.demo.scenarios._checks import all_of, fact, served
@@ -109,19 +113,23 @@ async def more_memory(ctx: ScenarioContext) -> None:
 
 
 async def too_much(ctx: ScenarioContext) -> None:
-    await _resize(ctx, TOO_MUCH)
-
-    async def pending() -> JSON | None:
-        pod = await k.get(ctx, POD, APP)
-        if pod is None or k.condition(pod, "PodResizePending") != "True":
-            return None
-        return pod
-
-    pod = await ctx.wait_for(pending, within=60, what="PodResizePending")
-    reason = next((c.get("reason") for c in pod["status"]["conditions"]
-                   if c.get("type") == "PodResizePending"), None)
-    ctx.facts["pending_reason"] = reason
-    ctx.facts["still_running"] = _status(pod).get("resources") == MORE_MEMORY
+    # The API server refuses it before anything is stored: the kubelet never sees it.
+    try:
+        await _resize(ctx, TOO_MUCH)
+    except ApiError as e:
+        ctx.narrate(f"Error from server ({e.reason}): {e.message}")
+        ctx.facts["refused"] = e.code
+        ctx.facts["refused_why"] = ("node didn't have enough allocatable resources"
+                                    in e.message)
+    else:
+        ctx.facts["refused"] = None
+    await ctx.sleep(2)
+    pod = await k.get(ctx, POD, APP) or {"metadata": {}, "spec": {"containers": [{}]}}
+    ctx.facts["spec_kept"] = pod["spec"]["containers"][0].get("resources") == MORE_MEMORY
+    ctx.facts["still_running"] = (pod["metadata"].get("uid") == ctx.facts["uid"]
+                                  and _status(pod).get("resources") == MORE_MEMORY
+                                  and k.pod_ready(pod))
+    ctx.facts["resize_pending"] = k.condition(pod, "PodResizePending") == "True"
 
 
 def cpu_in_place(o: Observed) -> str | None:
@@ -145,16 +153,23 @@ SCENARIO = Scenario(
         "container in place to apply it (restartCount 1) — still the same pod and IP, but "
         "the app is down while it restarts, so it briefly leaves the endpoints.",
         more_memory, watch=3),
-    Act("Ask for 64 CPUs: more than the node has. The spec keeps the wish, the status "
-        "keeps what is allocated, and the pod gets PodResizePending with reason "
-        "Infeasible — it is not evicted or moved.", too_much, watch=3),
+    Act("Ask for 64 CPUs: more than the node's allocatable. Since v1.36 the API server's "
+        "PodResizeValidator admission refuses it outright (403 Forbidden, 'node didn't "
+        "have enough allocatable resources'): nothing is stored, the spec and the running "
+        "container keep their resources, the pod is neither evicted nor moved. (A resize "
+        "that fits the allocatable but not what is free right now would be accepted, and "
+        "the kubelet would report PodResizePending with reason Deferred.)",
+        too_much, watch=3),
     expect=(
         Expect("the CPU resize kept the pod and its container, with no failed request",
                cpu_in_place),
         Expect("the memory resize restarted the container once, in the same pod",
                all_of(fact("memory_same_pod", True), fact("memory_restarts", 1))),
-        Expect("the oversized resize is pending as Infeasible while the pod keeps running",
-               all_of(fact("pending_reason", "Infeasible"), fact("still_running", True))),
+        Expect("the oversized resize was refused at admission (403) and the pod kept "
+               "running unchanged",
+               all_of(fact("refused", 403), fact("refused_why", True),
+                      fact("spec_kept", True), fact("still_running", True),
+                      fact("resize_pending", False))),
         Expect("traffic was served", served),
     ),
 )

@@ -263,6 +263,29 @@ def test_in_place_resize_subresource(store: Storage) -> None:
     assert p["metadata"]["generation"] == 2
 
 
+def test_resize_beyond_the_nodes_allocatable_is_refused_at_admission(store: Storage) -> None:
+    """PodResizeValidator, as real v1.36 answers PATCH pods/NAME/resize (403, NodeCapacity)."""
+    store.create("nodes", {"metadata": {"name": "n1"}, "status": {
+        "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}}})
+    store.create("pods", {**pod("web"), "spec": {**pod("web")["spec"], "nodeName": "n1"}})
+
+    def resize(cpu: str, memory: str = "128Mi") -> JSON:
+        res = {"requests": {"cpu": cpu, "memory": memory}}
+        return store.patch("pods", "web", {"spec": {"containers": [
+            {"name": "app", "resources": res}]}}, patch_type="strategic", subresource="resize")
+
+    err = api_error(resize, "64")
+    assert err.code == 403 and err.reason == "Forbidden"
+    assert err.message == ('pods "web" is forbidden: node didn\'t have enough allocatable '
+                           "resources: cpu, requested: 64000, allocatable: 4000")
+    assert err.details == {"name": "web", "kind": "pods", "causes": [{"reason": "NodeCapacity"}]}
+    err = api_error(resize, "64", "100Gi")
+    assert err.message.endswith("cpu, requested: 64000, allocatable: 4000; memory, requested: "
+                                "107374182400, allocatable: 8589934592")
+    # All of the allocatable is fine: whether it is free is the kubelet's call (Deferred).
+    assert resize("4")["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "4"
+
+
 # -- managedFields ------------------------------------------------------------------------
 
 
