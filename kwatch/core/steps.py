@@ -13,7 +13,11 @@ they are moments in the pod's life, and that is how views filter them.
 Actor rules — who did it — in order:
 
 1. Kind-specific facts that make the actor unambiguous:
-   * pod status (containers, readiness, phase, termination)      → "kubelet"
+   * pod status (containers, readiness, phase, termination)      → "kubelet", unless
+       the f:status write that made the change was kube-controller-manager's (the
+       kubelet's node is dead): Ready → False is the node lifecycle controller's
+       (MarkPodsNotReady), phase → Failed podgc's ("pod-garbage-collector"); a
+       DisruptionTarget condition added by that write names its controller instead
    * pod creation with a controller owner (manager kube-controller-manager or none)
        → "<owner>-controller" (ReplicaSet → "replicaset-controller", StatefulSet →
          "statefulset-controller", DaemonSet → "daemonset-controller", Job → ...);
@@ -32,9 +36,15 @@ Actor rules — who did it — in order:
        → the scheduler, TerminationByKubelet → "kubelet"); an owner gone or being
        deleted → "garbage-collector"; an owner ReplicaSet/StatefulSet that still has
        `replicas` active pods without this one deleted it on purpose (scale-down) →
-       its controller; a StatefulSet pod of an outdated revision / a RollingUpdate
-       DaemonSet pod of an outdated generation → that controller
-   * a pod's final disappearance after graceful termination      → "kubelet"
+       its controller (not counting pods created since the delete request, and
+       trusting a lower spec.replicas of the owning Deployment or a status above the
+       spec: see _replicaset_scaling_down); a pod of an old ReplicaSet while its
+       Deployment rolls out → the controller; a StatefulSet pod of an outdated
+       revision / a RollingUpdate DaemonSet pod of an outdated generation → that
+       controller
+   * a pod's final disappearance after graceful termination      → "kubelet" (podgc,
+       "pod-garbage-collector", when kube-controller-manager wrote the final Failed
+       status: the force delete of a pod on a dead node)
    * LeaderChanged → the Lease's name (the component electing a leader)
 2. A related Event already in the store: its reportingController (Scheduled → the
    scheduler; SuccessfulDelete on the owner naming the pod → that controller;
@@ -46,6 +56,12 @@ Actor rules — who did it — in order:
    controller the kind implies); other managers keep their name ("kubectl-edit",
    "kubectl-client-side-apply", "helm").
 4. Otherwise "user" (deletions leave no managedFields trace).
+
+Deletion actors are never held back waiting for the Event that would confirm them (it
+usually arrives after the pod's update): DeletionRequested and PodGone say how the
+actor was established in `details["actor_source"]` — "event", "condition"
+(DisruptionTarget), "managedFields" or "guess" — so a view can mark a guess as one
+instead of kwatch emitting a correcting step later. See `pod_deleter`.
 """
 
 from __future__ import annotations
@@ -53,7 +69,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from kwatch.core.rows import (
     DaemonSetRow,
@@ -62,6 +78,7 @@ from kwatch.core.rows import (
     EndpointSliceRow,
     EventRow,
     LeaseRow,
+    ManagerEntry,
     NodeRow,
     PodRow,
     ReplicaSetRow,
@@ -279,44 +296,159 @@ def pod_creator(pod: PodRow) -> str:
     return creator
 
 
-def pod_deleter(pod: PodRow, store: Store) -> str:
-    """Who asked for this pod's deletion (rules 1 and 2 for deletions)."""
+class Who(NamedTuple):
+    """An actor and how kwatch knows it (the `actor_source` detail of deletion steps)."""
+
+    actor: str
+    source: str  # one of the ACTOR_* constants below
+
+
+# How a deletion's actor was established, strongest first. Deletions leave no
+# managedFields trace, so unless the deleter wrote a DisruptionTarget condition or an
+# Event that names it, the actor is inferred from the owner's state and may be wrong.
+ACTOR_EVENT = "event"  # an Event names the deleter (SuccessfulDelete, Evicted, ...)
+ACTOR_CONDITION = "condition"  # the deleter's own DisruptionTarget condition
+ACTOR_MANAGED_FIELDS = "managedFields"  # the manager of the status write that did it
+ACTOR_GUESS = "guess"  # inferred from the owner's state (replicas, revisions, deletion)
+
+
+def pod_deleter(pod: PodRow, store: Store) -> Who:
+    """Who asked for this pod's deletion (rules 1 and 2 for deletions), and how we know.
+
+    Deliberately resolved at once, never held back: the DeletionRequested moment is what
+    the lanes and the endpoint hazards time from, and the pipeline emits a batch's steps
+    when the batch arrives. The owner's SuccessfulDelete Event usually arrives after the
+    pod's update (the controller records it after the DELETE returns); a step derived
+    before it says `actor_source: "guess"` instead of being corrected by a second step.
+    """
     if pod.disruption:
         if pod.disruption == "PreemptionByScheduler":
-            return pod.spec.scheduler_name
-        return DISRUPTION_ACTORS.get(pod.disruption, pod.disruption)
+            return Who(pod.spec.scheduler_name, ACTOR_CONDITION)
+        return Who(DISRUPTION_ACTORS.get(pod.disruption, pod.disruption), ACTOR_CONDITION)
     for ev in reversed(store.events_for(pod.uid)):
+        # (The kubelet's Killing Event reports the SIGTERM, not who asked for it.)
         if ev.reason in EVICTION_REASONS:
-            return ev.reporting_controller or EVENT_EVICTORS[ev.reason]
+            return Who(ev.reporting_controller or EVENT_EVICTORS[ev.reason], ACTOR_EVENT)
     owner = pod.owner
     if owner is None:
-        return "user"
+        return Who("user", ACTOR_GUESS)
     controller = OWNER_CONTROLLERS.get(owner.kind, "user")
     said = event_actor(store, owner.uid, ("SuccessfulDelete",), mentions=pod.name)
     if said is not None:
-        return said
+        return Who(said, ACTOR_EVENT)
     parent = store.by_uid(owner.uid)
     if parent is None or parent.deleted is not None:
-        return "garbage-collector"
-    if isinstance(parent, ReplicaSetRow | StatefulSetRow):
+        return Who("garbage-collector", ACTOR_GUESS)
+    if isinstance(parent, ReplicaSetRow):
+        scaled_down = _replicaset_scaling_down(pod, parent, store)
+        return Who(controller if scaled_down else "user", ACTOR_GUESS)
+    if isinstance(parent, StatefulSetRow):
         if (
-            isinstance(parent, StatefulSetRow)
-            and parent.update_revision
+            parent.update_revision
             and pod.revision_hash
-            and pod.revision_hash != parent.update_revision
+            and (pod.revision_hash != parent.update_revision)
         ):
-            return controller  # a rolling update replaces outdated pods
-        # A user's delete leaves the owner one pod short until it creates a replacement;
-        # a scale-down leaves exactly `replicas` active pods.
+            return Who(controller, ACTOR_GUESS)  # a rolling update replaces outdated pods
+        # A user's delete leaves the owner one pod short until it creates a replacement
+        # (of the same name, so only after this one is gone); a scale-down leaves
+        # exactly `replicas` active pods.
         if store.active_children(parent.uid) >= parent.replicas:
-            return controller
-        return "user"
+            return Who(controller, ACTOR_GUESS)
+        return Who("user", ACTOR_GUESS)
     if isinstance(parent, DaemonSetRow) and parent.update_strategy == "RollingUpdate":
         generation = pod.label("pod-template-generation")
         current = parent.template_generation or parent.generation
         if generation and generation != str(current):
-            return controller
-    return "user"
+            return Who(controller, ACTOR_GUESS)
+    return Who("user", ACTOR_GUESS)
+
+
+def _replicaset_scaling_down(pod: PodRow, rs: ReplicaSetRow, store: Store) -> bool:
+    """Did the ReplicaSet controller delete `pod` to shed replicas (else: a user)?
+
+    A user's delete leaves the ReplicaSet one pod short until its replacement exists; a
+    scale-down leaves `spec.replicas` active pods. Two races blur that count, because
+    the store holds the *batch's end* state and the watches are independent streams:
+
+    * the replacement of a user-deleted pod can arrive in the same batch as the
+      deletion, so pods created at or after the delete request are not counted (the
+      request time is deletionTimestamp - deletionGracePeriodSeconds, whole seconds:
+      a pod created in that same second just before the delete is missed too — rare);
+    * the pod's deletion can arrive before the ReplicaSet update that lowered
+      `spec.replicas`, so what the owner already shows counts as well: a Deployment
+      that wants fewer pods than the ReplicaSet, an old ReplicaSet of a rollout in
+      progress (the deployment controller is draining it), a status that still counts
+      more pods than the spec wants.
+    """
+    desired = rs.replicas
+    if rs.status_replicas > desired:
+        return True  # the controller has not yet caught up with a lowered spec
+    owner = rs.owner
+    d = store.by_uid(owner.uid) if owner is not None and owner.kind == "Deployment" else None
+    if isinstance(d, DeploymentRow):
+        rolling_out = not d.paused and (
+            d.progressing is None or d.progressing.reason != "ProgressDeadlineExceeded"
+        )
+        if rolling_out and d.revision and rs.revision and rs.revision != d.revision:
+            return True  # an old ReplicaSet: the rollout scales it down to 0
+        desired = min(desired, d.replicas)
+    active = store.active_children(rs.uid)  # O(1); excludes `pod` (it is terminating)
+    if active != desired:
+        return active > desired
+    if desired == 0 or pod.deleted is None:
+        return True
+    # Exactly `desired`: a finished scale-down, or a replacement already counted. Only
+    # this case walks the children, so a mass scale-down or delete stays O(1) a pod.
+    requested = pod.deleted - (pod.deletion_grace or 0)
+    newer = 0
+    for child in store.children(rs.uid):
+        if child.deleted is None and child.created is not None and child.created >= requested:
+            newer += 1
+    return active - newer >= desired
+
+
+def _status_writer(old: PodRow | None, new: PodRow) -> str:
+    """The manager of the f:status write that made `new` from `old`.
+
+    The entry that is new or newer than in `old`; else (an update within the same
+    second as that manager's previous one) the newest f:status entry. Not "newest" in
+    the first place: managedFields times have one-second resolution, and the real API
+    server orders entries of the same second by manager name, not by write.
+    """
+    if old is not None and new.managers is not old.managers:
+        before = old.managers
+        best: ManagerEntry | None = None
+        for m in new.managers:
+            if (
+                "f:status" in m.fields
+                and m not in before
+                and (best is None or (m.time or 0.0) >= (best.time or 0.0))
+            ):
+                best = m
+        if best is not None:
+            return best.manager
+    entry = new.newest_manager("f:status")
+    return entry.manager if entry is not None else ""
+
+
+def _pod_status_actor(old: PodRow | None, new: PodRow, kcm_as: str) -> str:
+    """Who wrote a pod status change the kubelet normally writes (Ready, phase).
+
+    On a live node that is the kubelet. When its node stops reporting,
+    kube-controller-manager writes pod status: the node lifecycle controller marks the
+    node's pods not Ready (MarkPodsNotReady), podgc marks them Failed before it
+    force-deletes them — `kcm_as` names the one that makes this kind of change. A
+    DisruptionTarget condition that appears in the same write names its writer instead.
+    """
+    writer = _status_writer(old, new)
+    if writer in ("", "kubelet"):
+        return "kubelet"
+    if writer == KCM:
+        disruption = new.disruption
+        if disruption and (old is None or old.disruption != disruption):
+            return DISRUPTION_ACTORS.get(disruption, kcm_as)
+        return kcm_as
+    return manager_actor(writer, kcm_as)
 
 
 def _slice_actor(sl: EndpointSliceRow) -> str:
@@ -647,8 +779,9 @@ def _pod(ch: Change, store: Store) -> list[Step]:
         )  # fmt: skip
     elif was_ready and not new.ready:
         cond = new.condition("Ready")
+        actor = _pod_status_actor(old, new, "node-lifecycle-controller")
         out.append(
-            _step(t, new, kind, "kubelet", S.POD_NOT_READY,
+            _step(t, new, kind, actor, S.POD_NOT_READY,
                   reason=cond.reason if cond is not None else "",
                   terminating=new.deleted is not None,
                   containers_not_ready=[c.name for c in new.containers if not c.ready])
@@ -657,8 +790,13 @@ def _pod(ch: Change, store: Store) -> list[Step]:
         out.extend(_deletion_steps(t, new, kind, store))
     old_phase = old.phase if old is not None else ""
     if new.phase != old_phase and new.phase in ("Succeeded", "Failed"):
-        name = S.POD_SUCCEEDED if new.phase == "Succeeded" else S.POD_FAILED
-        out.append(_step(t, new, kind, "kubelet", name, reason=new.reason))
+        if new.phase == "Succeeded":
+            out.append(_step(t, new, kind, "kubelet", S.POD_SUCCEEDED, reason=new.reason))
+        else:
+            # Only podgc, among the controllers, fails a pod (nobody else would on a
+            # dead node); the scheduler's and evictors' writes keep the phase.
+            actor = _pod_status_actor(old, new, "pod-garbage-collector")
+            out.append(_step(t, new, kind, actor, S.POD_FAILED, reason=new.reason))
     if old is not None:
         out.extend(_resize_steps(t, old, new, kind))
     return out
@@ -709,7 +847,7 @@ def _container_steps(t: float, old: PodRow | None, new: PodRow, kind: str) -> li
 
 
 def _deletion_steps(t: float, pod: PodRow, kind: str, store: Store) -> list[Step]:
-    actor = pod_deleter(pod, store)
+    actor, source = pod_deleter(pod, store)
     prestop = pod.spec.prestop
     endpoints = [
         {"slice": m.slice_name, **m.endpoint.conditions()} for m in store.endpoints_of_pod(pod.uid)
@@ -718,7 +856,7 @@ def _deletion_steps(t: float, pod: PodRow, kind: str, store: Store) -> list[Step
         _step(t, pod, kind, actor, S.DELETION_REQUESTED, grace_s=pod.deletion_grace,
               prestop=prestop.summary(), prestop_s=prestop.seconds,
               termination_grace_s=pod.spec.grace, node=pod.node_name, endpoints=endpoints,
-              disruption=pod.disruption)
+              disruption=pod.disruption, actor_source=source)
     ]  # fmt: skip
     if pod.disruption == "PreemptionByScheduler":
         out.append(_step(t, pod, kind, actor, S.POD_PREEMPTED, reason=pod.disruption))
@@ -747,9 +885,20 @@ def _resize_steps(t: float, old: PodRow, new: PodRow, kind: str) -> list[Step]:
 
 
 def _pod_gone(t: float, pod: PodRow, kind: str, store: Store) -> Step:
-    # After a graceful termination the kubelet confirms the end (the final delete).
-    graceful = pod.deleted is not None and pod.node_name
-    actor = "kubelet" if graceful else pod_deleter(pod, store)
+    if pod.deleted is not None and pod.node_name:
+        # After a graceful termination the kubelet confirms the end (the final delete)
+        # once it wrote the terminal status. A pod whose node died never gets that far:
+        # podgc marks it Failed (as kube-controller-manager) and force-deletes it.
+        writer = pod.newest_manager("f:status")
+        if writer is not None and writer.manager == KCM and pod.phase == "Failed":
+            who = Who("pod-garbage-collector", ACTOR_MANAGED_FIELDS)
+        elif writer is not None and writer.manager == "kubelet":
+            who = Who("kubelet", ACTOR_MANAGED_FIELDS)
+        else:
+            who = Who("kubelet", ACTOR_GUESS)
+    else:
+        who = pod_deleter(pod, store)
+    actor = who.actor
     details: dict[str, Any] = {"phase": pod.phase, "node": pod.node_name}
     lane = store.lanes.get(pod.uid)
     requested = lane.first(LaneMark.DELETION_REQUESTED) if lane is not None else None
@@ -758,6 +907,7 @@ def _pod_gone(t: float, pod: PodRow, kind: str, store: Store) -> Step:
     exits = {c.name: c.exit_code for c in pod.containers if c.state == "terminated"}
     if exits:
         details["exit_codes"] = exits
+    details["actor_source"] = who.source
     return _step(t, pod, kind, actor, S.POD_GONE, **details)
 
 

@@ -127,14 +127,11 @@ def test_controller_manager_leader_lease_moves(real: RealPlaneRuns) -> None:
     assert not r.facts["crashed_leads_again"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kwatch/core/steps.py attributes every pod status step to the kubelet: on a dead "
-    "node the Ready=False comes from the node lifecycle controller (MarkPodsNotReady, "
-    "managedFields manager kube-controller-manager on f:status) and the Failed phase "
-    "and the force-delete from podgc (markFailedAndDeletePod after the out-of-service "
-    "taint). kwatch shows PodNotReady/PodFailed/PodGone by 'kubelet', whose node is "
-    "dead. Reported; flips to a failure once fixed (then drop this marker)."))
 def test_node_failure_pod_steps_name_the_controllers(real: RealPlaneRuns) -> None:
+    """Nothing on the dead node acts: the node lifecycle controller marks the pod not
+    Ready (MarkPodsNotReady), podgc marks it Failed and force-deletes it after the
+    out-of-service taint — each as kube-controller-manager on f:status, which
+    kwatch/core/steps.py maps to the controller by what the write changed."""
     r = run_of(real, "node-failure")
     steps = r.steps
     [victim] = r.facts["victims"]

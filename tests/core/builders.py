@@ -329,9 +329,30 @@ class PodSim:
         self._kubelet(t)
         return self.obj()
 
+    def mark_not_ready(self, t: float, manager: str = "kube-controller-manager") -> JSON:
+        """Ready=False written by someone else than the kubelet (MarkPodsNotReady)."""
+        self.ready, self.ready_at = False, t
+        self.write_status(manager, t)
+        return self.obj()
+
+    def mark_failed(self, t: float, manager: str = "kube-controller-manager") -> JSON:
+        """Phase Failed written by a controller (podgc before its force delete)."""
+        self.phase = "Failed"
+        self.write_status(manager, t)
+        return self.obj()
+
+    def write_status(self, manager: str, t: float) -> None:
+        """`manager` wrote the status subresource at `t`: its entry is updated in place
+        (as the API server keeps one entry per manager/operation/subresource)."""
+        entry = mf(manager, t, ("f:status",), subresource="status")
+        for i, m in enumerate(self.managers):
+            if m["manager"] == manager and m.get("subresource") == "status":
+                self.managers[i] = entry
+                return
+        self.managers.append(entry)
+
     def _kubelet(self, t: float) -> None:
-        self.managers = [m for m in self.managers if m["manager"] != "kubelet"]
-        self.managers.append(mf("kubelet", t, ("f:status",), subresource="status"))
+        self.write_status("kubelet", t)
 
     # -- rendering ----------------------------------------------------------------------
     def obj(self) -> JSON:

@@ -300,6 +300,167 @@ def test_deletion_by_taint_manager_and_garbage_collector() -> None:
     assert step.actor == "garbage-collector"
 
 
+def test_user_delete_whose_replacement_arrives_in_the_same_batch_is_the_users() -> None:
+    # kubectl delete pod; the ReplicaSet controller creates the replacement at once and
+    # both updates reach kwatch in one watch batch: the replacement must not count.
+    s = Story()
+    rs, pods = _rs_with_pods(s, replicas=2, count=2)
+    replacement = rs_pod(rs, "p9", created=T0 + 5)
+    steps = s.apply(
+        T0 + 5.2,
+        s.c.at(T0 + 5.2).modified(pods[0].delete(T0 + 5)),
+        s.c.added(replacement.obj()),
+    )
+    (deletion,) = [x for x in steps if x.step == "DeletionRequested"]
+    assert (deletion.actor, deletion.details["actor_source"]) == ("user", "guess")
+
+
+def test_scale_down_whose_pod_deletion_outruns_the_replicaset_update() -> None:
+    # kubectl scale deployment web --replicas=1: the Deployment's update is seen, the
+    # ReplicaSet's (3 → 1, another watch) not yet when its pod deletions arrive.
+    s = Story()
+    d = deployment(replicas=3, revision="1")
+    rs = replicaset(d, "aaa", replicas=3, revision="1")
+    s.added(T0, d)
+    s.added(T0, rs)
+    pods = [rs_pod(rs, f"p{i}") for i in range(3)]
+    for p in pods:
+        s.added(T0, p.obj())
+    d["spec"]["replicas"] = 1
+    s.modified(T0 + 1, d)
+    (first,) = s.modified(T0 + 1.1, pods[0].delete(T0 + 1))
+    (second,) = s.modified(T0 + 1.1, pods[1].delete(T0 + 1))
+    assert (first.actor, second.actor) == ("replicaset-controller", "replicaset-controller")
+    assert first.details["actor_source"] == "guess"
+
+
+def test_old_replicaset_pod_deleted_mid_rollout_is_the_controllers() -> None:
+    s = Story()
+    d = deployment(replicas=2, revision="2")
+    old = replicaset(d, "aaa", replicas=2, revision="1")
+    new = replicaset(d, "bbb", replicas=1, revision="2", image="nginx:1.26")
+    for obj in (d, old, new):
+        s.added(T0, obj)
+    old_pods = [rs_pod(old, f"p{i}") for i in range(2)]
+    for p in old_pods:
+        s.added(T0, p.obj())
+    s.added(T0 + 1, rs_pod(new, "n0", created=T0 + 1).obj())
+    # The old ReplicaSet's 2 → 1 has not arrived yet.
+    (step,) = s.modified(T0 + 3, old_pods[0].delete(T0 + 3))
+    assert step.actor == "replicaset-controller"
+
+    # A stuck rollout does not drain the old ReplicaSet: a delete there is a user's.
+    s = Story()
+    d = deployment(replicas=2, revision="2")
+    d["status"] = deployment_status(
+        generation=1,
+        replicas=3,
+        updated=1,
+        ready=2,
+        available=2,
+        progressing=("False", "ProgressDeadlineExceeded"),
+    )
+    old = replicaset(d, "aaa", replicas=2, revision="1")
+    for obj in (d, old):
+        s.added(T0, obj)
+    old_pods = [rs_pod(old, f"p{i}") for i in range(2)]
+    for p in old_pods:
+        s.added(T0, p.obj())
+    (step,) = s.modified(T0 + 3, old_pods[0].delete(T0 + 3))
+    assert step.actor == "user"
+
+
+def test_replicaset_status_above_spec_means_a_scale_down() -> None:
+    s = Story()
+    rs, pods = _rs_with_pods(s, replicas=3, count=3)
+    # Two pods deleted by a 3 → 1; the second deletion is seen before the first one
+    # (watch batches), the spec and the stale status already are.
+    rs["spec"]["replicas"] = 1
+    s.modified(T0 + 1, rs)
+    (step,) = s.modified(T0 + 1.1, pods[0].delete(T0 + 1))
+    assert step.actor == "replicaset-controller"
+
+
+def test_deletion_actor_source() -> None:
+    s = Story()
+    rs, pods = _rs_with_pods(s, replicas=2, count=2)
+    s.added(
+        T0 + 1,
+        k8s_event(
+            "rs.1",
+            regarding=rs,
+            reason="SuccessfulDelete",
+            note=f"Deleted pod: {pods[1].name}",
+            controller="replicaset-controller",
+        ),
+    )
+    (step,) = s.modified(T0 + 1, pods[1].delete(T0 + 1))
+    assert (step.actor, step.details["actor_source"]) == ("replicaset-controller", "event")
+    pods[0].disruption = "DeletionByTaintManager"
+    steps = s.modified(T0 + 2, pods[0].delete(T0 + 2))
+    assert steps[0].details["actor_source"] == "condition"
+    # The kubelet's Killing Event reports the SIGTERM, not who asked for the delete.
+    bare = PodSim("bare")
+    s.added(T0, bare.obj())
+    s.added(
+        T0 + 3, k8s_event("bare.1", regarding=bare.obj(), reason="Killing", controller="kubelet")
+    )
+    (step,) = s.modified(T0 + 3, bare.delete(T0 + 3))
+    assert (step.actor, step.details["actor_source"]) == ("user", "guess")
+
+
+def test_dead_node_pod_steps_name_the_controllers() -> None:
+    # The node stops heartbeating: the node lifecycle controller marks its pods not
+    # Ready, the taint eviction controller deletes them, and once the operator taints
+    # the node out-of-service podgc marks them Failed and force-deletes them — all as
+    # kube-controller-manager on f:status. The dead kubelet writes nothing.
+    s = Story()
+    _, pods = _rs_with_pods(s, replicas=2, count=2)
+    pod = pods[0]
+    s.modified(T0 + 1, pod.schedule("dead", T0 + 1))
+    s.modified(T0 + 2, pod.start(T0 + 2))
+    s.modified(T0 + 3, pod.become_ready(T0 + 3))
+    s.modified(T0 + 20, node("dead", ready="Unknown", reason="NodeStatusUnknown", t=T0 + 20))
+    (step,) = s.modified(T0 + 20.5, pod.mark_not_ready(T0 + 20))
+    assert (step.step, step.actor) == ("PodNotReady", "node-lifecycle-controller")
+    pod.disruption = "DeletionByTaintManager"
+    pod.write_status("kube-controller-manager", T0 + 80)
+    s.modified(T0 + 80, pod.obj())
+    steps = s.modified(T0 + 80.1, pod.delete(T0 + 80))
+    assert brief(steps)[0] == ("DeletionRequested", pod.name, "taint-eviction-controller")
+    (step,) = s.modified(T0 + 120, pod.mark_failed(T0 + 120))
+    assert (step.step, step.actor) == ("PodFailed", "pod-garbage-collector")
+    (gone,) = s.deleted(T0 + 120.2, pod.obj())
+    assert (gone.step, gone.actor) == ("PodGone", "pod-garbage-collector")
+    assert gone.details["actor_source"] == "managedFields"
+
+    # podgc's orphan path writes its own DisruptionTarget with the Failed phase.
+    other = pods[1]
+    s.modified(T0 + 1, other.schedule("gone-node", T0 + 1))
+    s.modified(T0 + 2, other.start(T0 + 2))
+    other.disruption = "DeletionByPodGC"
+    (step,) = s.modified(T0 + 130, other.mark_failed(T0 + 130))
+    assert (step.step, step.actor) == ("PodFailed", "pod-garbage-collector")
+
+
+def test_kubelet_status_write_in_the_same_second_as_a_controllers_is_the_kubelets() -> None:
+    # managedFields times are whole seconds and the real server orders an object's
+    # entries by manager name within a second: the entry *this update* changed counts.
+    s = Story()
+    pod = PodSim("p")
+    s.added(T0, pod.obj())
+    s.modified(T0 + 1, pod.schedule("n1", T0 + 1))
+    s.modified(T0 + 2, pod.start(T0 + 2))
+    s.modified(T0 + 3, pod.become_ready(T0 + 3))
+    pod.write_status("kube-controller-manager", T0 + 10)  # e.g. a DisruptionTarget
+    s.modified(T0 + 10, pod.obj())
+    # Both entries carry the same second; the kubelet's comes first, as the real
+    # server sorts them ("kube-controller-manager" < "kubelet").
+    assert [m["manager"] for m in pod.managers][1:] == ["kubelet", "kube-controller-manager"]
+    (step,) = s.modified(T0 + 10.5, pod.become_not_ready(T0 + 10))
+    assert (step.step, step.actor) == ("PodNotReady", "kubelet")
+
+
 def test_deletion_details_and_gone() -> None:
     s = Story()
     pod = PodSim("p", prestop={"exec": {"command": ["sh", "-c", "sleep 5"]}}, grace=40)
@@ -589,7 +750,10 @@ def _ds_and_pod(template_generation: str, generation: int, pod_label: str) -> tu
     ds = {
         "kind": "DaemonSet",
         "metadata": {
-            "name": "agent", "namespace": "kube-system", "uid": "ds-1", "resourceVersion": "1",
+            "name": "agent",
+            "namespace": "kube-system",
+            "uid": "ds-1",
+            "resourceVersion": "1",
             "generation": generation,
             "annotations": {"deprecated.daemonset.template.generation": template_generation},
         },
@@ -598,17 +762,24 @@ def _ds_and_pod(template_generation: str, generation: int, pod_label: str) -> tu
     pod = {
         "kind": "Pod",
         "metadata": {
-            "name": "agent-x", "namespace": "kube-system", "uid": "pod-1",
+            "name": "agent-x",
+            "namespace": "kube-system",
+            "uid": "pod-1",
             "resourceVersion": "2",
             "labels": {"pod-template-generation": pod_label},
-            "ownerReferences": [{"kind": "DaemonSet", "name": "agent", "uid": "ds-1",
-                                 "controller": True}],
+            "ownerReferences": [
+                {"kind": "DaemonSet", "name": "agent", "uid": "ds-1", "controller": True}
+            ],
         },
         "spec": {"nodeName": "node-1", "containers": [{"name": "a", "image": "x"}]},
     }
     store = Store()
-    store.apply([KEvent(0.0, "DaemonSet", EventType.ADDED, ds, "1"),
-                 KEvent(0.0, "Pod", EventType.ADDED, pod, "2")])
+    store.apply(
+        [
+            KEvent(0.0, "DaemonSet", EventType.ADDED, ds, "1"),
+            KEvent(0.0, "Pod", EventType.ADDED, pod, "2"),
+        ]
+    )
     row = store.get("Pod", "kube-system/agent-x")
     assert isinstance(row, PodRow)
     return pod_deleter, (row, store)
@@ -618,7 +789,7 @@ def test_daemonset_deleter_compares_the_template_generation_not_metadata_generat
     # A strategy-only change bumps metadata.generation but not the template generation:
     # deleting an up-to-date pod then is the user's doing, not the controller's.
     pod_deleter, (row, store) = _ds_and_pod("1", generation=2, pod_label="1")
-    assert pod_deleter(row, store) == "user"
+    assert pod_deleter(row, store).actor == "user"
     # A template change: pods labelled with the old template generation are outdated.
     pod_deleter, (row, store) = _ds_and_pod("2", generation=2, pod_label="1")
-    assert pod_deleter(row, store) == "daemonset-controller"
+    assert pod_deleter(row, store).actor == "daemonset-controller"
