@@ -131,6 +131,11 @@ class HazardTracker:
         self._deadlines: list[tuple[float, str]] = []
         self._changed: dict[str, Hazard] = {}
         self._batch_priors: dict[str, dict[str, Conds | None]] = {}
+        # Pods whose endpoint went routable → terminating before their DeletionRequested
+        # step was seen (slices and pods come on separate watches, in either order):
+        # pod uid → (time seen, slices that were routable). `terminating` is only ever set
+        # because of a deletionTimestamp, so those slices were routable at the deletion.
+        self._early_terminating: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
 
     @property
     def hazards(self) -> list[Hazard]:
@@ -224,6 +229,17 @@ class HazardTracker:
                 if s.step == StepName.ENDPOINT_CONDITION_CHANGED
                 else {k: bool(s.details.get(k)) for k in ("ready", "serving", "terminating")}
             )
+            before = state.get(slice_name)
+            if (
+                now.get("terminating")
+                and before is not None
+                and _routable(before)
+                and s.uid not in self._dying
+            ):
+                seen = self._early_terminating.get(s.uid, (s.t, []))
+                self._early_terminating[s.uid] = (seen[0], [*seen[1], slice_name])
+                if len(self._early_terminating) > self.max_tracked:
+                    self._early_terminating.popitem(last=False)
             state[slice_name] = now
             if now["ready"]:
                 self._check_probe(s, store)
@@ -267,6 +283,9 @@ class HazardTracker:
         heapq.heappush(self._deadlines, (dying.deadline, s.uid))
         state = self._state(s.uid, store)
         routable = sorted(name for name, c in state.items() if _routable(c))
+        early = self._early_terminating.pop(s.uid, None)
+        if early is not None:
+            routable = sorted({*routable, *early[1]})
         if routable and prestop_s < self.min_prestop_s:
             dying.measuring = True
             self._raise(
@@ -280,6 +299,10 @@ class HazardTracker:
                              "prestop_s": prestop_s, "grace_s": grace},
                 )
             )  # fmt: skip
+            if early is not None and not any(map(_routable, state.values())):
+                # The slice already showed it terminating: the routable window ended
+                # no later than that observation.
+                self._close_dying(s.uid, max(s.t, early[0]), dying, closed_by="EndpointTerminating")
         if prestop_s > 0 and prestop_s >= grace_s:
             self._raise(
                 Hazard(
@@ -292,6 +315,7 @@ class HazardTracker:
 
     def _on_gone(self, s: Step) -> None:
         self._eps.pop(s.uid, None)
+        self._early_terminating.pop(s.uid, None)
         dying = self._dying.pop(s.uid, None)
         if dying is None:
             return

@@ -238,3 +238,34 @@ def test_kevent_batches_from_the_jsonl_fixture() -> None:
     assert h.details["exited_while_routable"] is True
     # The file is what graceful_shutdown_batches() builds (regenerate: see builders).
     assert load_events("graceful_shutdown_no_prestop.jsonl") == graceful_shutdown_batches()
+
+
+def test_slice_seen_terminating_before_the_pod_deletion_still_raises() -> None:
+    """Slices and pods arrive on separate watches: the endpointslice controller's
+    `terminating` can be observed before the pod's deletionTimestamp. `terminating` is
+    only set because of a deletion, so the pod was routable when it was told to stop."""
+    lab = Lab()
+    pod = _serving_pod(lab)
+    assert lab.batch(T0 + 10.02, ("modified", _terminating(pod))) == []
+    raised = lab.batch(T0 + 10.05, ("modified", pod.delete(T0 + 10)))
+    assert [(h.kind, h.uid) for h in raised] == [(SERVING_WHILE_DYING, pod.uid)] * len(raised)
+    final = lab.p.hazards.get(f"{SERVING_WHILE_DYING}:{pod.uid}")
+    assert final is not None and final.open is False
+    assert final.details["slices"] == ["web-abcde"]
+    assert final.details["closed_by"] == "EndpointTerminating"
+    assert final.window_s == 0.0
+
+
+def test_endpoint_terminating_without_having_been_routable_raises_nothing() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab)
+    lab.batch(T0 + 5, ("modified", pod.become_not_ready(T0 + 5)))
+    lab.batch(
+        T0 + 5.1, ("modified", endpointslice("web", [endpoint(pod, ready=False, serving=False)]))
+    )
+    lab.batch(
+        T0 + 9.9,
+        ("modified", endpointslice("web", [endpoint(pod, ready=False, serving=False,
+                                                    terminating=True)])),
+    )
+    assert lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10))) == []
