@@ -50,15 +50,6 @@ UNSUPPORTED = {
         "protobuf): the kwatch demo API server speaks JSON only - accepted media types "
         "include: application/json, application/yaml'. client-go does not retry as JSON."
     ),
-    "namespace-deletion": (
-        "kubectl delete -f of a manifest whose first document is its Namespace: DELETE "
-        "/api/v1/namespaces/NS → 200, then DELETE /apis/apps/v1/namespaces/NS/deployments/"
-        "web → 404 NotFound (exit 1). A real kube-apiserver keeps the Namespace "
-        "Terminating (spec.finalizers [kubernetes]) while kube-controller-manager's "
-        "namespace controller deletes its content (pods gracefully); the demo removes the "
-        "namespace and purges its content at once (storage._purge_namespace), so the "
-        "later DELETEs find nothing — and the pods skip graceful termination."
-    ),
     "openapi-schemas": (
         "kubectl explain reads GET /openapi/v3/apis/apps/v1: the demo serves its paths "
         "but an empty components.schemas, so kubectl fails with 'GVK map[group:apps "
@@ -355,6 +346,16 @@ def test_describe_shows_controller_events(kubectl: Kubectl, tmp_path: Path) -> N
     assert "SuccessfulCreate" in events and "Scheduled" in events
 
 
+def test_delete_f_with_its_namespace_first(kubectl: Kubectl, tmp_path: Path) -> None:
+    """The Namespace stays Terminating while the namespace controller deletes its content
+    (pods gracefully), so the DELETEs of the documents after it still find theirs."""
+    path = deploy(kubectl, tmp_path, "delete-ns", replicas=1)
+    out = kubectl("delete", "-f", str(path), "--timeout=60s")
+    assert 'namespace "delete-ns" deleted' in out and 'deployment.apps "web" deleted' in out
+    missing = kubectl.run("get", "namespace", "delete-ns", check=False)
+    assert missing.returncode != 0 and "NotFound" in missing.stderr
+
+
 # -- what the demo does not support (yet) ----------------------------------------------------
 
 
@@ -362,12 +363,6 @@ def test_describe_shows_controller_events(kubectl: Kubectl, tmp_path: Path) -> N
 def test_imperative_create(kubectl: Kubectl) -> None:
     kubectl("create", "namespace", "imperative")
     kubectl("create", "deployment", "web", "--image=nginx:1.27", "-n", "imperative")
-
-
-@pytest.mark.xfail(strict=True, reason=UNSUPPORTED["namespace-deletion"])
-def test_delete_f_with_its_namespace_first(kubectl: Kubectl, tmp_path: Path) -> None:
-    path = deploy(kubectl, tmp_path, "delete-ns", replicas=1)
-    kubectl("delete", "-f", str(path), "--timeout=60s")
 
 
 @pytest.mark.xfail(strict=True, reason=UNSUPPORTED["openapi-schemas"])

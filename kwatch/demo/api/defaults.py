@@ -164,7 +164,6 @@ def apply_defaults(kind: str, obj: JSON) -> None:
         meta = obj.setdefault("metadata", {})
         labels = meta.setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = meta.get("name", "")
-        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
     elif kind == "EndpointSlice":
         for port in obj.get("ports") or []:
             port.setdefault("protocol", "TCP")

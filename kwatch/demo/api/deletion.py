@@ -3,7 +3,8 @@
 What the lessons are about happens here: a scheduled pod is not removed but marked
 (deletionTimestamp = now + grace, deletionGracePeriodSeconds), and stays until its
 kubelet deletes it again with grace 0; an object with finalizers stays until the last
-one is removed; everything else goes at once.
+one is removed; a namespace turns Terminating until the namespace controller has emptied
+and finalized it; everything else goes at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kwatch.demo.api.registry import ResourceDef
 from kwatch.demo.api.selectors import FieldSelector
 
 if TYPE_CHECKING:
+    from kwatch.demo.api.collection import Collection
     from kwatch.demo.api.entry import Entry
     from kwatch.demo.api.storage import Storage
 
@@ -63,6 +65,8 @@ def delete_entry(
         raise bad_request(f"propagationPolicy: Unsupported value: {propagation!r}")
     obj = entry.obj()
     meta: JSON = obj["metadata"]
+    if coll.rdef.kind == "Namespace":
+        return _delete_namespace(storage, coll, entry, dry_run)
     grace_now = grace_period(coll.rdef, obj, grace)
     if dry_run:
         return entry, False
@@ -96,6 +100,24 @@ def delete_entry(
     if "foregroundDeletion" in finalizers:
         storage.gc.delete_dependents(entry.uid, "Foreground")
     return updated, False
+
+
+def _delete_namespace(storage: Storage, coll: Collection, entry: Entry,
+                      dry_run: bool) -> tuple[Entry, bool]:
+    """The namespace REST's Delete: the first DELETE only marks it Terminating — the
+    namespace controller then empties it and finalizes it; later DELETEs change nothing
+    until its spec finalizers are gone (then it goes, if no metadata finalizer holds it)."""
+    obj = entry.obj()
+    meta: JSON = obj["metadata"]
+    if not meta.get("deletionTimestamp"):
+        if dry_run:
+            return entry, False
+        meta["deletionTimestamp"] = storage.now()
+        obj.setdefault("status", {})["phase"] = "Terminating"
+        return storage.commit(coll, "MODIFIED", obj, entry), False
+    if (obj.get("spec") or {}).get("finalizers") or meta.get("finalizers") or dry_run:
+        return entry, False
+    return storage.remove(coll, obj, entry), True
 
 
 def delete_collection(

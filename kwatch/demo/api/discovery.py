@@ -22,6 +22,7 @@ _SUBRESOURCES: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
     "binding": ("", "", "Binding", ("create",)),
     "eviction": ("policy", "v1", "Eviction", ("create",)),
     "resize": ("", "", None, ("get", "patch", "update")),
+    "finalize": ("", "", None, ("update",)),
 }
 
 

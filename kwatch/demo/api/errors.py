@@ -166,3 +166,16 @@ def forbidden(user: str, verb: str, plural: str, group: str, namespace: str | No
         f'in API group "{group}" {scope}',
         details=_details(name, group, plural),
     )
+
+
+def namespace_terminating(plural: str, group: str, name: str, namespace: str) -> ApiError:
+    """The NamespaceLifecycle admission plugin's refusal of new content in a namespace
+    being deleted; clients (controllers) recognise it by the NamespaceTerminating cause
+    and stop retrying instead of treating it as a failure."""
+    why = (f"unable to create new content in namespace {namespace} because it is being "
+           "terminated")
+    details = _details(name, group, plural)
+    details["causes"] = [{"reason": "NamespaceTerminating", "message": why,
+                          "field": "metadata.namespace"}]
+    subject = qualified(plural, group) + (f' "{name}"' if name else "")
+    return ApiError("Forbidden", f"{subject} is forbidden: {why}", details=details)

@@ -49,7 +49,7 @@ _TRUE = ("1", "true", "True")
 # Which subresources each verb may address ("" = the object or collection itself).
 _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "get": ("", "status", "scale", "resize"),
-    "update": ("", "status", "scale", "resize"),
+    "update": ("", "status", "scale", "resize", "finalize"),
     "patch": ("", "status", "scale", "resize"),
     "create": ("", "binding", "eviction"),
 }

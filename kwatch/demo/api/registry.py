@@ -86,7 +86,7 @@ _EVENT_FIELDS = frozenset(
 RESOURCES: tuple[ResourceDef, ...] = (
     ResourceDef("", "v1", "namespaces", "namespace", "Namespace", namespaced=False,
                 reset_status_on_create=True,
-                short_names=("ns",), subresources=_STATUS,
+                short_names=("ns",), subresources=frozenset({"status", "finalize"}),
                 field_labels=_META_FIELDS | {"status.phase"}),
     ResourceDef("", "v1", "nodes", "node", "Node", namespaced=False, short_names=("no",),
                 subresources=_STATUS, field_labels=_META_FIELDS | {"spec.unschedulable"}),

@@ -35,6 +35,7 @@ from kwatch.demo.api.errors import (
     conflict,
     expired,
     invalid,
+    namespace_terminating,
     not_found,
     precondition_failed,
 )
@@ -140,6 +141,10 @@ class Storage:
 
     def namespace_exists(self, namespace: str) -> bool:
         return namespace in self._collections[("", "namespaces")].entries
+
+    def _terminating(self, namespace: str) -> bool:
+        entry = self._collections[("", "namespaces")].entries[object_key("", namespace)]
+        return (entry.obj().get("status") or {}).get("phase") == "Terminating"
 
     def _namespace(self, rdef: ResourceDef, namespace: str | None, meta: JSON) -> str:
         if not rdef.namespaced:
@@ -269,6 +274,11 @@ class Storage:
         if rdef.namespaced:
             if not self.namespace_exists(ns):
                 raise not_found("namespaces", "", ns)
+            if self._terminating(ns):
+                # NamespaceLifecycle admission: nothing new may appear while the namespace
+                # controller empties the namespace, or its deletion would never finish.
+                raise namespace_terminating(rdef.plural, rdef.group,
+                                            str(meta.get("name") or ""), ns)
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
@@ -529,6 +539,8 @@ class Storage:
         old_meta: JSON = old["metadata"]
         if subresource == "status":
             new = {**old_entry.obj(), "status": new.get("status")}
+        elif subresource == "finalize":
+            new = _finalized(old, new)
         elif subresource == "resize":
             new = _resized(old, new)
             admission.check_resize(self, new)
@@ -549,7 +561,8 @@ class Storage:
         meta["resourceVersion"] = old_meta.get("resourceVersion")
         defaults.apply_defaults(canon.kind, new)
         # Before the no-op check: a client that drops a server-kept value changes nothing.
-        strategy.prepare_for_update(canon.kind, old, new)
+        if subresource != "finalize":  # whose whole point is changing spec.finalizers
+            strategy.prepare_for_update(canon.kind, old, new)
         if canon.kind == "Service":
             self.services.on_update(old.get("spec") or {}, new.setdefault("spec", {}))
         # Subresource writes keep the spec and metadata rules by construction (status
@@ -569,8 +582,12 @@ class Storage:
                 subresource=subresource if subresource in ("status", "scale", "resize") else None)
         if dry_run:
             return self.make_entry(canon, old_entry.key, new, old_entry.rv)
+        # A namespace also waits for its spec finalizers (ShouldDeleteNamespaceDuringUpdate):
+        # the finalize PUT removing the last one is what deletes it.
+        spec_finalizers = (canon.kind == "Namespace"
+                           and bool((new.get("spec") or {}).get("finalizers")))
         if (meta.get("deletionTimestamp") and not meta.get("finalizers")
-                and not meta.get("deletionGracePeriodSeconds")):
+                and not meta.get("deletionGracePeriodSeconds") and not spec_finalizers):
             return self.remove(coll, new, old_entry)
         return self.commit(coll, "MODIFIED", new, old_entry)
 
@@ -672,20 +689,10 @@ class Storage:
         kind = coll.rdef.kind
         if kind == "Service":
             self.services.on_delete(obj.get("spec") or {})
-        elif kind == "Namespace":
-            self._purge_namespace(str(obj["metadata"]["name"]))
+        # A namespace's content is not purged here: the namespace controller deletes it
+        # through the API (pods gracefully) before it finalizes the namespace.
         self.gc.on_removed(gone)
         return gone
-
-    def _purge_namespace(self, namespace: str) -> None:
-        """No namespace controller runs in the demo: a namespace's content goes with it."""
-        for coll in self._collections.values():
-            if not coll.rdef.namespaced:
-                continue
-            lo, hi = coll.span(namespace)
-            for key in coll.keys[lo:hi]:
-                entry = coll.entries[key]
-                self.remove(coll, entry.obj(), entry)
 
     def delete_collection(
         self,
@@ -760,6 +767,14 @@ class Storage:
         """Drop every retained change: any resourceVersion before now is too old."""
         for coll in self._collections.values():
             coll.compact(self.rv)
+
+
+def _finalized(old: JSON, new: JSON) -> JSON:
+    """namespaces/finalize: only spec.finalizers changes (FinalizeREST's strategy)."""
+    out: JSON = orjson.loads(orjson.dumps(old))
+    out.setdefault("spec", {})["finalizers"] = list(
+        (new.get("spec") or {}).get("finalizers") or [])
+    return out
 
 
 def _resized(old: JSON, new: JSON) -> JSON:

@@ -420,13 +420,27 @@ def test_foreground_cascade_waits_for_dependents(store: Storage) -> None:
     assert store.get("deployments", "web")  # the deployment was not part of it
 
 
-def test_deleting_a_namespace_takes_its_content(store: Storage) -> None:
-    store.create("pods", pod("a", "other"))
+def test_deleting_a_namespace_leaves_it_terminating_until_finalized(store: Storage) -> None:
+    assert store.get("namespaces", "other")["spec"]["finalizers"] == ["kubernetes"]
     store.create("configmaps", {"metadata": {"name": "c", "namespace": "other"}})
-    store.create("pods", pod("b", "default"))
-    store.delete("namespaces", "other")
-    assert [p["metadata"]["name"] for p in store.list("pods")["items"]] == ["b"]
-    assert store.list("configmaps", "other")["items"] == []
+    out = store.delete("namespaces", "other")
+    assert out["metadata"]["deletionTimestamp"] and out["status"]["phase"] == "Terminating"
+    assert store.delete("namespaces", "other")["status"]["phase"] == "Terminating"
+    # the content stays: deleting it is the namespace controller's job
+    assert [c["metadata"]["name"] for c in store.list("configmaps", "other")["items"]] == ["c"]
+    err = api_error(store.create, "configmaps", {"metadata": {"name": "d"}}, "other")
+    assert err.code == 403 and err.reason == "Forbidden"
+    assert err.message == ('configmaps "d" is forbidden: unable to create new content in '
+                           "namespace other because it is being terminated")
+    assert err.details["causes"][0]["reason"] == "NamespaceTerminating"
+    # a plain update can't drop the finalizer; /finalize can, and that removes the namespace
+    ns = store.get("namespaces", "other")
+    ns["spec"]["finalizers"] = []
+    assert store.update("namespaces", ns)["spec"]["finalizers"] == ["kubernetes"]
+    ns = store.get("namespaces", "other")
+    ns["spec"] = {}  # omitempty: client-go sends no finalizers at all
+    store.update("namespaces", ns, subresource="finalize")
+    assert api_error(store.get, "namespaces", "other").code == 404
 
 
 # -- list ---------------------------------------------------------------------------------
