@@ -282,20 +282,32 @@ class Informer:
         return ns is None or obj.get("metadata", {}).get("namespace") == ns
 
 
-def _materialize(cfg_dir: str, base: str, entry: Mapping[str, Any], key: str) -> str | None:
-    """Path of a kubeconfig credential given as `key` (file) or `key-data` (base64)."""
+def _pem(cfg_dir: str, entry: Mapping[str, Any], key: str) -> bytes | None:
+    """A kubeconfig credential given as `key` (a file path) or `key-data` (base64)."""
     import base64
+    import os
+
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(entry[f"{key}-data"])
+    if entry.get(key):
+        with open(os.path.join(cfg_dir, str(entry[key])), "rb") as f:
+            return f.read()
+    return None
+
+
+def _load_client_cert(ctx: Any, cert: bytes, key: bytes) -> None:
+    """ssl only loads a cert chain from files: write them to a private temp dir that is
+    removed at once, so no key material is left behind on disk."""
     import os
     import tempfile
 
-    if entry.get(f"{key}-data"):
-        fd, path = tempfile.mkstemp(prefix=f"kwatch-{key}-", suffix=".pem")
-        with os.fdopen(fd, "wb") as f:
-            f.write(base64.b64decode(entry[f"{key}-data"]))
-        return path
-    if entry.get(key):
-        return os.path.join(cfg_dir, str(entry[key])) if base else str(entry[key])
-    return None
+    with tempfile.TemporaryDirectory(prefix="kwatch-cred-") as d:
+        cert_path, key_path = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        for path, data in ((cert_path, cert), (key_path, key)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        ctx.load_cert_chain(cert_path, key_path)
 
 
 def client_from_kubeconfig(
@@ -326,15 +338,15 @@ def client_from_kubeconfig(
     server = str(cluster["server"])
     ssl_ctx: ssl.SSLContext | bool = False
     if server.startswith("https"):
-        ca = _materialize(cfg_dir, cfg_dir, cluster, "certificate-authority")
+        ca = _pem(cfg_dir, cluster, "certificate-authority")
         if cluster.get("insecure-skip-tls-verify"):
             ssl_ctx = False
         else:
-            ssl_ctx = ssl.create_default_context(cafile=ca)
-        cert = _materialize(cfg_dir, cfg_dir, user, "client-certificate")
-        key = _materialize(cfg_dir, cfg_dir, user, "client-key")
+            ssl_ctx = ssl.create_default_context(cadata=ca.decode() if ca else None)
+        cert = _pem(cfg_dir, user, "client-certificate")
+        key = _pem(cfg_dir, user, "client-key")
         if cert and key and isinstance(ssl_ctx, ssl.SSLContext):
-            ssl_ctx.load_cert_chain(cert, key)
+            _load_client_cert(ssl_ctx, cert, key)
     headers: dict[str, str] = {}
     if user.get("token"):
         headers["Authorization"] = f"Bearer {user['token']}"
