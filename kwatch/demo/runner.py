@@ -38,6 +38,7 @@ from kwatch.demo.scenarios.base import (
 from kwatch.demo.traffic import Request
 from kwatch.headless import StepPrinter
 from kwatch.session import Session, TrafficCounters
+from kwatch.sources.actions import KubeActions
 from kwatch.sources.errors import KwatchError
 from kwatch.sources.kube import WatchEngine
 from kwatch.sources.kubeconfig import Connection, connect
@@ -141,6 +142,11 @@ class KwatchWatch:
         self.engine: WatchEngine | None = None
         self._conn: Connection | None = None
         self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def connection(self) -> Connection | None:
+        """kwatch's connection to the demo cluster (None until started)."""
+        return self._conn
 
     def _on_hazards(self, hazards: Sequence[Hazard]) -> None:
         for h in hazards:
@@ -286,6 +292,7 @@ def _session(cluster: DemoCluster, watch: KwatchWatch, narrator: Narrator, start
         if recorder is not None:
             recorder.note(text, t=cluster.clock.now(), bookmark=bookmark)
 
+    conn = watch.connection
     return Session(
         pipeline=watch.pipeline,
         source="demo",
@@ -293,10 +300,12 @@ def _session(cluster: DemoCluster, watch: KwatchWatch, narrator: Narrator, start
         scope=NAMESPACE,
         start=start,
         clock=cluster.clock.now,
-        read_only=True,
+        # The demo cluster is a sandbox: the teaching actions (delete a pod mid-lab, scale,
+        # restart, set image) are the point, each still behind a confirmation.
+        read_only=conn is None,
         health=watch.health,
         traffic=cluster.traffic.counters,
-        actions=None,
+        actions=KubeActions(conn) if conn is not None else None,
         recording_path=record,
         add_note=add_note if recorder is not None else None,
         narration=narrator.lines,  # the same list: narration appears as it is spoken
