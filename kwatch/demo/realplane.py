@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from kwatch.core.events import EventSink, KEvent
+from kwatch.core.events import EventSink, fan_out
 from kwatch.core.hazards import Hazard
 from kwatch.core.pipeline import Pipeline
 from kwatch.core.steps import Step
@@ -75,16 +75,6 @@ SHARED_NAMESPACES = ("", "kube-system")
 CONTROL_PLANE_CHOICES = ("demo", "real")
 
 
-def _fan_out(sinks: Sequence[EventSink]) -> EventSink:
-    # Not kwatch.live.fan_out: kwatch.live imports the CLI, which imports the UI, and
-    # kwatch.demo must not (import-linter contract).
-    def sink(batch: Sequence[KEvent]) -> None:
-        for s in sinks:
-            s(batch)
-
-    return sink
-
-
 class RealWatch:
     """kwatch's own watch of a real cluster: read-only kubeconfig → engine → pipeline."""
 
@@ -115,7 +105,7 @@ class RealWatch:
                                      clock=start if start is not None else self.clock())
             sinks.insert(0, self.recorder)
         self._conn = await connect(self.kubeconfig, None)
-        self.engine = WatchEngine(self._conn, _fan_out(sinks), namespaces=self.namespaces,
+        self.engine = WatchEngine(self._conn, fan_out(sinks), namespaces=self.namespaces,
                                   clock=self.clock)
         await self.engine.start()
         if not await self.engine.wait_synced(SYNC_TIMEOUT):
