@@ -28,18 +28,16 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
-from kwatch.core.events import EventSink, fan_out
 from kwatch.core.hazards import Hazard
-from kwatch.core.pipeline import Pipeline
 from kwatch.core.steps import Step
 from kwatch.demo.client import ApiError
 from kwatch.demo.cluster import DemoCluster
 from kwatch.demo.runner import (
     SETTLE_MIN_WALL,
     SETTLE_SIM,
-    TIMEOUT_CHECK_SIM,
+    KwatchWatch,
     Narrator,
     RunResult,
     TuiOpener,
@@ -55,9 +53,6 @@ from kwatch.demo.scenarios.base import (
 from kwatch.headless import StepPrinter
 from kwatch.session import Session
 from kwatch.sources.errors import KwatchError
-from kwatch.sources.kube import WatchEngine
-from kwatch.sources.kubeconfig import Connection, connect
-from kwatch.sources.record import Recorder
 
 if TYPE_CHECKING:
     from kwatch.testing.controlplane import ControlPlane
@@ -75,62 +70,13 @@ SHARED_NAMESPACES = ("", "kube-system")
 CONTROL_PLANE_CHOICES = ("demo", "real")
 
 
-class RealWatch:
-    """kwatch's own watch of a real cluster: read-only kubeconfig → engine → pipeline."""
+class RealWatch(KwatchWatch):
+    """kwatch's own watch of a real cluster (read-only kubeconfig), wall clock."""
 
     def __init__(self, kubeconfig: str, namespaces: Sequence[str], *,
                  clock: Callable[[], float] = time.time) -> None:
-        self.kubeconfig = kubeconfig
-        self.namespaces = list(namespaces)
-        self.clock = clock
-        self.pipeline = Pipeline(suppress_initial_list_steps=True)
-        self.steps: list[Step] = []
-        self.hazards: dict[str, Hazard] = {}
-        self.pipeline.on_steps(self.steps.extend)
-        self.pipeline.on_hazards(self._on_hazards)
-        self.recorder: Recorder | None = None
-        self.engine: WatchEngine | None = None
-        self._conn: Connection | None = None
-        self._ticker: asyncio.Task[None] | None = None
-
-    def _on_hazards(self, hazards: Sequence[Hazard]) -> None:
-        for h in hazards:
-            self.hazards[h.key] = h
-
-    async def start(self, *, record: str | None = None, start: float | None = None) -> None:
-        sinks: list[EventSink] = [self.pipeline]
-        if record:
-            scope = {"namespaces": self.namespaces, "selector": None}
-            self.recorder = Recorder(record, scope=scope, source="live",
-                                     clock=start if start is not None else self.clock())
-            sinks.insert(0, self.recorder)
-        self._conn = await connect(self.kubeconfig, None)
-        self.engine = WatchEngine(self._conn, fan_out(sinks), namespaces=self.namespaces,
-                                  clock=self.clock)
-        await self.engine.start()
-        if not await self.engine.wait_synced(SYNC_TIMEOUT):
-            raise KwatchError("kwatch could not list the control plane in time", 1)
-        self._ticker = asyncio.create_task(self._check_timeouts(), name="kwatch-real-timeouts")
-
-    async def _check_timeouts(self) -> None:
-        while True:
-            await asyncio.sleep(TIMEOUT_CHECK_SIM)
-            self.pipeline.check_timeouts(self.clock())
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-        if self.engine is not None:
-            await self.engine.stop()
-        if self.recorder is not None:
-            self.recorder.close()
-        if self._conn is not None:
-            await self._conn.close()
-
-    def health(self) -> list[Any]:
-        return list(self.engine.health.values()) if self.engine is not None else []
+        super().__init__(kubeconfig, namespaces, clock=clock, source="live",
+                         target="the control plane")
 
     def steps_for(self, namespace: str) -> list[Step]:
         keep = {namespace, *SHARED_NAMESPACES}

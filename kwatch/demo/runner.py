@@ -128,11 +128,30 @@ class Narrator:
 
 
 class KwatchWatch:
-    """kwatch's own watch of the demo cluster: connection → engine → pipeline (+ tee)."""
+    """kwatch's own watch of a cluster: kubeconfig → connection → engine → pipeline (+ tee).
 
-    def __init__(self, cluster: DemoCluster, namespaces: Sequence[str] = (NAMESPACE,)) -> None:
-        self.cluster = cluster
+    Used for the demo cluster (`for_demo`, simulated clock) and, by kwatch.demo.realplane,
+    for a real control plane (wall clock).
+    """
+
+    def __init__(
+        self,
+        kubeconfig: str,
+        namespaces: Sequence[str],
+        *,
+        context: str | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        source: str = "live",
+        target: str = "the cluster",
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.context = context
         self.namespaces = list(namespaces)
+        self.clock = clock
+        self._sleep = sleep  # in the session's time: simulated seconds in the demo
+        self.source = source
+        self.target = target
         self.pipeline = Pipeline(suppress_initial_list_steps=True)
         self.steps: list[Step] = []
         self.hazards: dict[str, Hazard] = {}
@@ -143,6 +162,13 @@ class KwatchWatch:
         self._conn: Connection | None = None
         self._ticker: asyncio.Task[None] | None = None
 
+    @classmethod
+    def for_demo(
+        cls, cluster: DemoCluster, namespaces: Sequence[str] = (NAMESPACE,)
+    ) -> KwatchWatch:
+        return cls(cluster.kubeconfig_path, namespaces, context=CONTEXT, clock=cluster.clock.now,
+                   sleep=cluster.clock.sleep, source="demo", target="the demo cluster")
+
     @property
     def connection(self) -> Connection | None:
         """kwatch's connection to the demo cluster (None until started)."""
@@ -152,26 +178,26 @@ class KwatchWatch:
         for h in hazards:
             self.hazards[h.key] = h  # a later revision replaces the earlier one
 
-    async def start(self, *, record: str | None, start: float) -> None:
+    async def start(self, *, record: str | None = None, start: float | None = None) -> None:
         sinks: list[EventSink] = [self.pipeline]
         if record:
             scope = {"namespaces": self.namespaces, "selector": None}
-            self.recorder = Recorder(record, scope=scope, source="demo", clock=start)
+            self.recorder = Recorder(record, scope=scope, source=self.source,
+                                     clock=start if start is not None else self.clock())
             sinks.insert(0, self.recorder)  # record first, as the live source does
-        self._conn = await connect(self.cluster.kubeconfig_path, CONTEXT)
+        self._conn = await connect(self.kubeconfig, self.context)
         self.engine = WatchEngine(self._conn, fan_out(sinks), namespaces=self.namespaces,
-                                  clock=self.cluster.clock.now)
+                                  clock=self.clock)
         await self.engine.start()
         if not await self.engine.wait_synced(SYNC_TIMEOUT):
-            raise KwatchError(f"kwatch could not list the demo cluster within {SYNC_TIMEOUT:g} s")
-        self._ticker = asyncio.create_task(self._check_timeouts(), name="kwatch-demo-timeouts")
+            raise KwatchError(f"kwatch could not list {self.target} within {SYNC_TIMEOUT:g} s")
+        self._ticker = asyncio.create_task(self._check_timeouts(), name="kwatch-timeouts")
 
     async def _check_timeouts(self) -> None:
         # The UI does this on a timer; headless, stuck-terminating needs it too.
-        clock = self.cluster.clock
         while True:
-            await clock.sleep(TIMEOUT_CHECK_SIM)
-            self.pipeline.check_timeouts(clock.now())
+            await self._sleep(TIMEOUT_CHECK_SIM)
+            self.pipeline.check_timeouts(self.clock())
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -214,7 +240,7 @@ async def run_scenario(
     async with DemoCluster(speed=speed, nodes=nodes) as cluster:
         clock = cluster.clock
         start = clock.now()
-        watch = KwatchWatch(cluster)
+        watch = KwatchWatch.for_demo(cluster)
         narrator = Narrator(None if open_tui else out, output, clock.now, start)
         printer: StepPrinter | None = None
         if out is not None and open_tui is None:
