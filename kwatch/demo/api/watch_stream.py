@@ -21,6 +21,10 @@ from kwatch.demo.api.entry import Entry
 from kwatch.demo.api.watchers import Watcher
 
 _INITIAL_BATCH = 500
+# Bytes per write while catching up on a backlog. Why: the TLS transport encrypts a
+# write whole before sending any of it, so one 150 MB write of replayed history kept
+# the client waiting over a second for its first event; bounded writes stream it.
+_WRITE_BYTES = 256 * 1024
 # How often an idle stream checks that its client is still connected (a safety net:
 # the server cancels the handler of a client that hangs up).
 _LIVENESS_CHECK = 5.0
@@ -80,13 +84,13 @@ async def stream(
         while True:
             lines = watcher.drain()
             if lines:
-                await resp.write(b"".join(lines))
-            if watcher.closed and not watcher.pending:
+                await write_lines(resp, lines)
+            if watcher.closed and not watcher.has_pending:
                 break
             now = loop.time()
             if now >= deadline:
                 break
-            if watcher.pending:
+            if watcher.has_pending:
                 continue  # queued while we were writing
             if options.bookmarks and now >= next_bookmark:
                 next_bookmark = bookmark_due(now)
@@ -109,13 +113,25 @@ async def stream(
     return resp
 
 
+async def write_lines(resp: web.StreamResponse, lines: list[bytes]) -> None:
+    """Write lines in writes of about `_WRITE_BYTES` (one write when they are few)."""
+    start = size = 0
+    for i, line in enumerate(lines):
+        size += len(line)
+        if size >= _WRITE_BYTES:
+            await resp.write(b"".join(lines[start : i + 1]))
+            start, size = i + 1, 0
+    if start < len(lines):
+        await resp.write(b"".join(lines[start:]))
+
+
 async def _send_initial(resp: web.StreamResponse, watcher: Watcher, options: StreamOptions) -> None:
     initial: list[Entry] = watcher.initial
     watcher.initial = []
     for i in range(0, len(initial), _INITIAL_BATCH):
         chunk = initial[i : i + _INITIAL_BATCH]
-        await resp.write(b"".join(
-            b'{"type":"ADDED","object":' + watcher.render(e) + b"}\n" for e in chunk))
+        await write_lines(resp, [b'{"type":"ADDED","object":' + watcher.render(e) + b"}\n"
+                                 for e in chunk])
     if watcher.initial_end_rv is not None:
         await resp.write(bookmark_line(options.kind, options.api_version, watcher.initial_end_rv,
                                        initial_end=True))

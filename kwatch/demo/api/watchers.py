@@ -35,6 +35,9 @@ class Watcher:
         self.render = render
         self.max_pending = max_pending
         self.pending: deque[bytes] = deque()
+        # History a resumed watch replays, rendered only as the stream drains it: a
+        # backlog of 30k pods would otherwise be ~150 MB of lines before the first write.
+        self.backlog: deque[tuple[Change, str]] = deque()
         self.wakeup = asyncio.Event()
         self.closed = False
         self.overflowed = False
@@ -82,10 +85,14 @@ class Watcher:
         for change in changes:
             kind = self.event_type(change)
             if kind is not None:
-                self.pending.append(change.line(kind, self.view, self.render))
+                self.backlog.append((change, kind))
                 self.last_rv = change.rv
-        if self.pending:
+        if self.backlog:
             self.wakeup.set()
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.backlog or self.pending)
 
     def push(self, line: bytes) -> None:
         if self.closed:
@@ -97,7 +104,19 @@ class Watcher:
         self.pending.append(line)
         self.wakeup.set()
 
-    def drain(self) -> list[bytes]:
+    def drain(self, max_bytes: int = 1 << 20) -> list[bytes]:
+        """The next lines to send: replayed history first (about `max_bytes` of it per
+        call), then everything queued live."""
+        if self.backlog:
+            lines: list[bytes] = []
+            size = 0
+            backlog = self.backlog
+            while backlog and size < max_bytes:
+                change, kind = backlog.popleft()
+                line = change.line(kind, self.view, self.render)
+                lines.append(line)
+                size += len(line)
+            return lines
         lines = list(self.pending)
         self.pending.clear()
         self.wakeup.clear()
@@ -106,5 +125,7 @@ class Watcher:
     def close(self) -> None:
         self.closed = True
         if self.overflowed:
-            self.pending.clear()  # unsent events are replayed when the client re-watches
+            # Unsent events are replayed when the client re-watches.
+            self.pending.clear()
+            self.backlog.clear()
         self.wakeup.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 import pytest
 from kube_http import deployment, pod
 
@@ -524,6 +525,22 @@ async def test_bulk_load_with_a_watcher_sends_added_events(store: Storage) -> No
     lines = w.drain()
     assert [line.split(b'"type":"')[1][:5] for line in lines] == [b"ADDED", b"ADDED"]
     assert store.get("pods", "x")["status"] == {"phase": "Running"}  # kept, not reset
+
+
+def test_a_resumed_watch_renders_its_replay_in_bounded_drains(store: Storage) -> None:
+    rv = store.rv
+    for i in range(40):
+        store.create("pods", pod(f"r{i:02d}"))
+    w = store.watch(store.resolve("pods"), None, None, None, resource_version=str(rv))
+    assert not w.pending and len(w.backlog) == 40  # nothing rendered yet
+    store.create("pods", pod("live"))  # queued live while the backlog waits
+    batches = []
+    while w.has_pending:
+        batches.append(w.drain(max_bytes=2_000))
+    got = [orjson.loads(line)["object"]["metadata"]["name"] for b in batches for line in b]
+    assert got == [f"r{i:02d}" for i in range(40)] + ["live"]
+    assert len(batches) > 5  # each drain stops once it has ~2 KB of the backlog
+    assert all(sum(map(len, b)) < 2_000 + max(map(len, b)) for b in batches)
 
 
 # -- events, two API versions over one store ---------------------------------------------

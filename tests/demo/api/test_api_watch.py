@@ -62,6 +62,25 @@ async def test_watch_replays_history_after_a_resource_version(api: Api) -> None:
     assert names(events) == [("MODIFIED", "a"), ("ADDED", "b")]
 
 
+async def test_a_long_replay_streams_in_order_and_is_not_lag(server: DemoApiServer,
+                                                             api: Api) -> None:
+    # More history than the live queue may hold, and more bytes than one drain takes:
+    # a resumed watch still gets all of it, oldest first, then what happens live.
+    server.storage.watch_queue_size = 10
+    rv = server.storage.rv
+    for i in range(120):  # ~2.4 MB of lines: several drains, many writes
+        body = pod(f"p{i:03d}")
+        body["metadata"]["annotations"] = {"note": "x" * 20_000}
+        server.storage.create("pods", body)
+    async with api.watch(PODS, resourceVersion=str(rv)) as w:
+        replayed = await w.take(120, within=10.0)
+        await api.post(PODS, pod("live"))
+        [live] = await w.take(1)
+    assert names(replayed) == [("ADDED", f"p{i:03d}") for i in range(120)]
+    assert names([live]) == [("ADDED", "live")]
+    assert rv_of(live) > rv_of(replayed[-1])
+
+
 async def test_watch_from_a_compacted_version_is_an_in_stream_410(api: Api) -> None:
     await api.post(PODS, pod("a"))
     old = api.server.storage.rv
