@@ -8,7 +8,12 @@ aiohttp session); kwatch does the rest itself, because:
   ``current-context`` win, where kubectl lets the *first* one win;
 - its errors are assertion errors and multi-line YAML dumps; kwatch needs one line
   per failure (missing file, garbled YAML, no/unknown context, unreachable, TLS, 401);
-- its default pool holds 100 connections, and every watch pins one for minutes.
+- its default pool holds 100 connections, and every watch pins one for minutes;
+- its session has ``trust_env=True``, so aiohttp consults ``~/.netrc`` and the proxy
+  variables on a worker thread for *every* request. While the loop is busy (slimming a
+  list page) that thread waits for the GIL, and each prefetched list page went out
+  ~10 ms late. kwatch reads the proxy variables once, as client-go's
+  ``ProxyFromEnvironment`` does, and never reads ``.netrc`` (kubectl does not either).
 
 ``Connection.request`` returns the raw ``aiohttp.ClientResponse`` (``_preload_content``
 off) so the watch engine can stream lines and choose its own timeouts; it does not
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,12 +122,37 @@ async def connect(kubeconfig: str | None = None, context: str | None = None) -> 
     # 0 = no limit: each watch holds a connection for minutes (HTTP/1.1, one per
     # kind and namespace); a capped pool would make the next list wait forever.
     cfg.connection_pool_maxsize = 0
+    if not cfg.proxy:  # kubeconfig's proxy-url wins over the environment
+        cfg.proxy = env_proxy_for(str(cfg.host))
     try:
         client = ApiClient(configuration=cfg)
     except (ssl.SSLError, OSError) as e:
         raise KwatchError(f"cannot set up TLS for {cfg.host}: {_one_line(e)}", EXIT_CONFIG) from e
     client.user_agent = f"kwatch/{__version__}"
+    _stop_trusting_env(client)
     return Connection(client, str(cfg.host).rstrip("/"), context_name, namespace)
+
+
+def env_proxy_for(server: str) -> str | None:
+    """The proxy HTTPS_PROXY / HTTP_PROXY name for `server`, unless NO_PROXY exempts it."""
+    scheme, _, rest = server.partition("://")
+    host = rest.split("/", 1)[0]
+    if not host or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme.lower()) or None
+
+
+def _stop_trusting_env(client: Any) -> None:
+    """Swap kubernetes_asyncio's session for one with ``trust_env=False`` (see the module
+    docstring), keeping its connector (pool, TLS context) and read buffer size."""
+    rest = client.rest_client
+    old: aiohttp.ClientSession = rest.pool_manager
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=old.connector,
+        trust_env=False,
+        read_bufsize=2**21,  # as kubernetes_asyncio: big objects in one watch line
+    )
+    old.detach()
 
 
 # A plain seconds argument: the CLI calls this once, it has no scope to wrap.

@@ -183,3 +183,20 @@ async def test_a_failing_credential_plugin(server: DemoApiServer, tmp_path: Path
         await connect(exec_kubeconfig(server, tmp_path, "fail"), None)
     assert err.value.message.startswith("credential plugin of context ctx failed: ")
     assert "no credentials for you" in err.value.message
+
+
+async def test_a_netrc_entry_for_the_server_is_not_used(
+    server: DemoApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    opened: list[Connection],
+) -> None:
+    # kubectl never reads ~/.netrc. aiohttp with trust_env=True did, on every request,
+    # and basic auth from it next to our bearer token made each request a ValueError.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n"
+                     "machine localhost login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    conn = await connect(write(tmp_path / "kc", server.kubeconfig("ctx")), None)
+    opened.append(conn)
+    await check_access(conn)
+    assert conn.api_client.rest_client.pool_manager.trust_env is False

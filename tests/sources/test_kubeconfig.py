@@ -228,3 +228,35 @@ async def test_check_access_fails_fast_when_unreachable(
         await check_access(conn, timeout=5.0)
     assert err.value.exit_code == EXIT_UNREACHABLE
     assert err.value.message.startswith("cannot reach https://127.0.0.1:1")
+
+
+@pytest.mark.parametrize(
+    ("env", "proxy_url", "expected"),
+    [
+        ({}, None, None),
+        ({"HTTPS_PROXY": "http://proxy.corp:3128"}, None, "http://proxy.corp:3128"),
+        ({"https_proxy": "http://proxy.corp:3128", "NO_PROXY": "a.example"}, None, None),
+        ({"HTTPS_PROXY": "http://proxy.corp:3128", "NO_PROXY": ".example"}, None, None),
+        ({"HTTP_PROXY": "http://plain:3128"}, None, None),  # the server is https
+        ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "http://kc-proxy:8080",
+         "http://kc-proxy:8080"),
+    ],
+)
+async def test_proxy_from_the_environment_once_like_client_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: list[Connection],
+    env: dict[str, str], proxy_url: str | None, expected: str | None,
+) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+                 "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    doc = kubeconfig_doc({"a": "https://a.example:6443"}, "a")
+    if proxy_url:
+        doc["clusters"][0]["cluster"]["proxy-url"] = proxy_url
+    conn = await connect(str(write(tmp_path / "kc", doc)), None)
+    opened.append(conn)
+    rest = conn.api_client.rest_client
+    assert rest.proxy == expected
+    # Read once here; aiohttp must not look again (on a thread) for every request.
+    assert rest.pool_manager.trust_env is False
