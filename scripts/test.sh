@@ -20,6 +20,8 @@ echo "== real control plane (kube-apiserver, kube-controller-manager, kube-sched
 bash scripts/build-controlplane.sh
 KWATCH_KUBECTL="$(bash scripts/build-controlplane.sh --print-bin-dir)/kubectl"
 export KWATCH_KUBECTL
+echo "== protobuf schema of the demo API server matches Kubernetes' .proto files"
+"$PY" scripts/gen_protobuf_schema.py --check
 
 echo "== pytest"
 "$PY" -m pytest -q "$@"

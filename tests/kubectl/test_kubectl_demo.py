@@ -42,14 +42,6 @@ ROLLOUT = "90s"  # kubectl rollout status / wait budget on a busy machine
 #: What kubectl does that the demo API server refuses (request → response), kept
 #: exact so the owner can fix it.
 UNSUPPORTED = {
-    "protobuf": (
-        "kubectl create <type> (namespace, deployment, configmap, service, secret, "
-        "serviceaccount …) sends POST /api/v1/namespaces (etc.) with Content-Type "
-        "application/vnd.kubernetes.protobuf; the demo answers 415 UnsupportedMediaType "
-        "'the body of the request was in an unknown format (application/vnd.kubernetes."
-        "protobuf): the kwatch demo API server speaks JSON only - accepted media types "
-        "include: application/json, application/yaml'. client-go does not retry as JSON."
-    ),
     "openapi-schemas": (
         "kubectl explain reads GET /openapi/v3/apis/apps/v1: the demo serves its paths "
         "but an empty components.schemas, so kubectl fails with 'GVK map[group:apps "
@@ -356,13 +348,41 @@ def test_delete_f_with_its_namespace_first(kubectl: Kubectl, tmp_path: Path) -> 
     assert missing.returncode != 0 and "NotFound" in missing.stderr
 
 
+def test_imperative_create_sends_protobuf(kubectl: Kubectl) -> None:
+    """kubectl's generator commands send protobuf bodies (client-go's typed clients)."""
+    ns = "imperative"
+    assert kubectl("create", "namespace", ns).strip() == f"namespace/{ns} created"
+    kubectl("create", "deployment", "web", "--image=nginx:1.27", "--replicas=2",
+            "--port=80", "-n", ns)
+    kubectl("create", "deployment", "idle", "--image=nginx:1.27", "--replicas=0", "-n", ns)
+    kubectl("create", "service", "clusterip", "web-svc", "--tcp=80:8080", "-n", ns)
+    kubectl("create", "configmap", "settings", "--from-literal=mode=teach", "-n", ns)
+    kubectl("create", "secret", "generic", "creds", "--from-literal=pw=hunter2", "-n", ns)
+    kubectl("create", "serviceaccount", "robot", "-n", ns)
+    kubectl("rollout", "status", "deployment/web", "-n", ns, f"--timeout={ROLLOUT}")
+
+    web = kubectl.json("get", "deployment", "web", "-n", ns)
+    assert web["spec"]["replicas"] == 2
+    assert web["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    [container] = web["spec"]["template"]["spec"]["containers"]
+    assert (container["name"], container["image"]) == ("nginx", "nginx:1.27")
+    assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert web["status"]["readyReplicas"] == 2
+    # --replicas=0 is a pointer set to zero: kept, not defaulted to 1.
+    assert kubectl.json("get", "deployment", "idle", "-n", ns)["spec"]["replicas"] == 0
+    svc = kubectl.json("get", "service", "web-svc", "-n", ns)
+    assert svc["spec"]["ports"] == [{"name": "80-8080", "port": 80, "protocol": "TCP",
+                                     "targetPort": 8080}]
+    assert svc["spec"]["selector"] == {"app": "web-svc"}
+    assert kubectl.json("get", "configmap", "settings", "-n", ns)["data"] == {"mode": "teach"}
+    secret = kubectl.json("get", "secret", "creds", "-n", ns)
+    assert secret["data"] == {"pw": "aHVudGVyMg=="} and secret["type"] == "Opaque"
+    assert kubectl("get", "serviceaccount", "robot", "-n", ns, "-o", "name").strip() == (
+        "serviceaccount/robot")
+    kubectl("delete", "namespace", ns, "--wait=false")
+
+
 # -- what the demo does not support (yet) ----------------------------------------------------
-
-
-@pytest.mark.xfail(strict=True, reason=UNSUPPORTED["protobuf"])
-def test_imperative_create(kubectl: Kubectl) -> None:
-    kubectl("create", "namespace", "imperative")
-    kubectl("create", "deployment", "web", "--image=nginx:1.27", "-n", "imperative")
 
 
 @pytest.mark.xfail(strict=True, reason=UNSUPPORTED["openapi-schemas"])

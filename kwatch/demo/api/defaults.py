@@ -167,6 +167,8 @@ def apply_defaults(kind: str, obj: JSON) -> None:
     elif kind == "EndpointSlice":
         for port in obj.get("ports") or []:
             port.setdefault("protocol", "TCP")
+    elif kind == "Secret" and not obj.get("type"):
+        obj["type"] = "Opaque"
 
 
 def initial_status(kind: str, obj: JSON) -> JSON:

@@ -17,7 +17,7 @@ import orjson
 import yaml  # type: ignore[import-untyped, unused-ignore]
 from aiohttp import web
 
-from kwatch.demo.api import discovery, openapi, paths, subresources, tables
+from kwatch.demo.api import discovery, openapi, paths, protobuf, subresources, tables
 from kwatch.demo.api.collection import TooOld
 from kwatch.demo.api.entry import Entry
 from kwatch.demo.api.errors import (
@@ -53,7 +53,7 @@ _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "patch": ("", "status", "scale", "resize"),
     "create": ("", "binding", "eviction"),
 }
-_UNSUPPORTED_BODIES = ("application/vnd.kubernetes.protobuf", "application/cbor")
+_UNSUPPORTED_BODIES = ("application/cbor",)
 
 
 @dataclass(slots=True)
@@ -289,13 +289,14 @@ class RestHandler:
         if not raw:
             raise bad_request("the body of the request is empty")
         ctype = request.headers.get("Content-Type", "").split(";", 1)[0].strip()
+        if ctype == protobuf.MEDIA_TYPE:
+            return protobuf.decode_body(raw)
         if ctype in _UNSUPPORTED_BODIES:
-            # No protobuf/CBOR codecs here; 415 is what such a server answers, and the
-            # message says why, since client-go's kubectl create <type> never retries as JSON.
+            # No CBOR codec here: 415 is what such a server answers, saying what it reads.
             raise ApiError("UnsupportedMediaType", f"the body of the request was in an "
                            f"unknown format ({ctype}): the kwatch demo API server speaks JSON "
-                           "only - accepted media types include: application/json, "
-                           "application/yaml")
+                           "and protobuf - accepted media types include: application/json, "
+                           "application/yaml, application/vnd.kubernetes.protobuf")
         try:
             if ctype in ("application/apply-patch+yaml", "application/yaml"):
                 return yaml.safe_load(raw)

@@ -117,6 +117,13 @@ def test_workload_defaults(store: Storage) -> None:
     assert rs["spec"]["replicas"] == 1
 
 
+def test_a_secret_without_a_type_is_opaque(store: Storage) -> None:
+    plain = store.create("secrets", {"metadata": {"name": "a"}, "data": {"k": "dg=="}})
+    assert plain["type"] == "Opaque"
+    tls = store.create("secrets", {"metadata": {"name": "b"}, "type": "kubernetes.io/tls"})
+    assert tls["type"] == "kubernetes.io/tls"
+
+
 def test_pod_qos_class(store: Storage) -> None:
     def qos(resources: JSON) -> str:
         p = pod(f"q{len(store.collection(store.resolve('pods')))}")
