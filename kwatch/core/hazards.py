@@ -27,6 +27,14 @@ Kinds:
   which the pipeline calls with each batch's time.
 * rollout-stuck: a Deployment reported ProgressDeadlineExceeded; closed (with how long
   it was stuck) when it progresses or completes again.
+* daemonset-outdated: a DaemonSet with updateStrategy OnDelete got a new pod template;
+  its pods keep the old one until each is deleted. Closed when all are updated (the
+  rollout completes), the strategy becomes RollingUpdate, or the DaemonSet is deleted.
+* node-not-ready: a node stopped being Ready with pods on it (other than its
+  DaemonSet pods, which tolerate that). They stay bound to it, not ready, until the
+  taint manager evicts them after their tolerationSeconds (300s unless set), and only
+  then are replacements created. Closed when the node is Ready again, is removed, or
+  the last of those pods is gone.
 
 The endpoint state a deletion is judged against is the tracker's own, built from the
 endpoint steps in order. For pods whose endpoints predate the tracker (they came with
@@ -52,6 +60,9 @@ READY_WITHOUT_PROBE = "ready-without-probe"
 GRACE_SHORTER_THAN_PRESTOP = "grace-shorter-than-prestop"
 STUCK_TERMINATING = "stuck-terminating"
 ROLLOUT_STUCK = "rollout-stuck"
+DAEMONSET_OUTDATED = "daemonset-outdated"
+NODE_NOT_READY = "node-not-ready"
+_TEMPLATE_CHANGES = frozenset({"image", "template"})
 
 _ENDPOINT_STEPS = frozenset(
     {
@@ -136,6 +147,9 @@ class HazardTracker:
         # pod uid → (time seen, slices that were routable). `terminating` is only ever set
         # because of a deletionTimestamp, so those slices were routable at the deletion.
         self._early_terminating: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
+        # Nodes with an open node-not-ready hazard: node uid → the pods stranded on it.
+        self._stranded: dict[str, set[str]] = {}
+        self._stranded_on: dict[str, str] = {}  # pod uid → node uid
 
     @property
     def hazards(self) -> list[Hazard]:
@@ -165,10 +179,23 @@ class HazardTracker:
                     dying.exited_at = s.t
             elif name == StepName.POD_GONE:
                 self._on_gone(s)
+                self._on_left_node(s)
             elif name == StepName.ROLLOUT_STUCK:
                 self._on_rollout_stuck(s)
             elif name in (StepName.ROLLOUT_COMPLETE, StepName.ROLLOUT_PROGRESSING):
                 self._close_rollout(s)
+            elif name == StepName.DAEMONSET_UPDATED:
+                self._on_daemonset_updated(s)
+            elif name == StepName.DAEMONSET_ROLLOUT_COMPLETE:
+                self._close_outdated(s, "all its pods run the new template")
+            elif name == StepName.DAEMONSET_DELETED:
+                self._close_outdated(s, "the DaemonSet was deleted")
+            elif name == StepName.NODE_NOT_READY:
+                self._on_node_not_ready(s, store)
+            elif name == StepName.NODE_READY:
+                self._close_node(s.uid, s.t, "Ready again")
+            elif name == StepName.NODE_REMOVED:
+                self._close_node(s.uid, s.t, "the Node object was deleted")
         if steps:
             self._check(latest)
         self._batch_priors = {}
@@ -405,6 +432,100 @@ class HazardTracker:
             window_s=window,
             message=f"{hazard.message}; progressed again after {format_duration(window)}",
         )
+
+    # ------------------------------------------------------------------ daemonsets
+
+    def _on_daemonset_updated(self, s: Step) -> None:
+        strategy = s.details.get("update_strategy")
+        if strategy != "OnDelete":
+            self._close_outdated(s, f"its updateStrategy is {strategy} now, so the "
+                                    "controller replaces the rest")
+            return
+        if not _TEMPLATE_CHANGES.intersection(s.details.get("changed") or ()):
+            return
+        key = f"{DAEMONSET_OUTDATED}:{s.uid}"
+        current = self._hazards.get(key)
+        if current is not None and current.open:
+            return  # another template change while still outdated: the same wait
+        hazard = Hazard(
+            DAEMONSET_OUTDATED, s.t, s.namespace, s.name, s.uid,
+            f"daemonset {s.namespace}/{s.name} has a new pod template (generation "
+            f"{s.details.get('generation')}), but its updateStrategy is OnDelete: each pod "
+            "keeps the old template until someone deletes it",
+            open=True,
+            details={"generation": s.details.get("generation"),
+                     "images": s.details.get("images")},
+        )  # fmt: skip
+        if current is None:
+            self._raise(hazard)
+        else:
+            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open",
+                                                                      "details")})
+
+    def _close_outdated(self, s: Step, why: str) -> None:
+        hazard = self._hazards.get(f"{DAEMONSET_OUTDATED}:{s.uid}")
+        if hazard is None or not hazard.open:
+            return
+        window = round(s.t - hazard.t, 3)
+        self._update(hazard, open=False, window_s=window,
+                     message=f"{hazard.message}; {why} after {format_duration(window)}")
+
+    # ------------------------------------------------------------------ nodes
+
+    def _on_node_not_ready(self, s: Step, store: Store) -> None:
+        key = f"{NODE_NOT_READY}:{s.uid}"
+        current = self._hazards.get(key)
+        if current is not None and current.open:
+            return  # False → Unknown: still the same outage
+        pods = sorted(
+            (p for p in store.pods_on_node(s.name)
+             if p.phase not in ("Succeeded", "Failed")
+             and not (p.owner is not None and p.owner.kind == "DaemonSet")),
+            key=lambda p: (p.namespace, p.name),
+        )  # fmt: skip
+        if not pods:
+            return
+        self._stranded[s.uid] = {p.uid for p in pods}
+        for p in pods:
+            self._stranded_on[p.uid] = s.uid
+        names = [f"{p.namespace}/{p.name}" for p in pods]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        hazard = Hazard(
+            NODE_NOT_READY, s.t, "", s.name, s.uid,
+            f"node {s.name} is not Ready (Ready={s.details.get('status', '?')}, "
+            f"{s.details.get('reason') or 'no reason'}) with {len(pods)} pod(s) on it "
+            f"({shown}): they stay there, not ready, until evicted after their "
+            "tolerationSeconds (300s unless set), and only then are replacements created",
+            open=True,
+            details={"pods": names, "status": s.details.get("status"),
+                     "reason": s.details.get("reason")},
+        )  # fmt: skip
+        if current is None:
+            self._raise(hazard)
+        else:  # a new outage of the same node
+            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open",
+                                                                      "details")})
+
+    def _on_left_node(self, s: Step) -> None:
+        node_uid = self._stranded_on.pop(s.uid, None)
+        if node_uid is None:
+            return
+        left = self._stranded.get(node_uid)
+        if left is None:
+            return
+        left.discard(s.uid)
+        if not left:
+            self._close_node(node_uid, s.t, "all its pods are gone (evicted)")
+
+    def _close_node(self, node_uid: str, t: float, why: str) -> None:
+        for pod_uid in self._stranded.pop(node_uid, set()):
+            self._stranded_on.pop(pod_uid, None)
+        hazard = self._hazards.get(f"{NODE_NOT_READY}:{node_uid}")
+        if hazard is None or not hazard.open:
+            return
+        window = round(t - hazard.t, 3)
+        self._update(hazard, open=False, window_s=window,
+                     message=f"{hazard.message}; {why} after {format_duration(window)}")
 
     # ------------------------------------------------------------------ bookkeeping
 

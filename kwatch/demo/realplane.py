@@ -83,7 +83,10 @@ class RealWatch(KwatchWatch):
         return [s for s in self.steps if s.namespace in keep]
 
     def hazards_for(self, namespace: str) -> list[Hazard]:
-        return [h for h in self.hazards.values() if h.namespace == namespace]
+        """The namespace's hazards, and a node's that stranded pods of it."""
+        mine = f"{namespace}/"
+        return [h for h in self.hazards.values() if h.namespace == namespace or (
+            not h.namespace and any(str(p).startswith(mine) for p in h.details.get("pods", ())))]
 
 
 def context_for(view: ScenarioCluster, narrate: Callable[[str], None],

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kwatch.core.hazards import (
+    DAEMONSET_OUTDATED,
     GRACE_SHORTER_THAN_PRESTOP,
+    NODE_NOT_READY,
     READY_WITHOUT_PROBE,
     ROLLOUT_STUCK,
     SERVING_WHILE_DYING,
@@ -23,6 +25,8 @@ from tests.core.builders import (
     endpointslice,
     graceful_shutdown_batches,
     load_events,
+    node,
+    owner_ref,
 )
 
 
@@ -34,7 +38,8 @@ class Lab:
         self.p = Pipeline()
         self.emitted: list[Hazard] = []
         self.p.on_hazards(self.emitted.extend)
-        self.p([self.c.listed(k) for k in ("Pod", "EndpointSlice", "Deployment", "Event")])
+        self.p([self.c.listed(k) for k in ("Pod", "EndpointSlice", "Deployment", "Event",
+                                           "DaemonSet", "Node")])
 
     def batch(self, t: float, *events: tuple[str, dict[str, Any]]) -> list[Hazard]:
         before = len(self.emitted)
@@ -269,3 +274,91 @@ def test_endpoint_terminating_without_having_been_routable_raises_nothing() -> N
                                                     terminating=True)])),
     )
     assert lab.batch(T0 + 10, ("modified", pod.delete(T0 + 10))) == []
+
+
+def _daemonset(strategy: str, image: str, *, generation: int, updated: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": "default", "uid": "ds-uid",
+                     "generation": generation, "resourceVersion": str(generation + updated)},
+        "spec": {"updateStrategy": {"type": strategy}, "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"spec": {"containers": [{"name": "agent", "image": image}]}}},
+        "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3,
+                   "numberReady": 3, "numberAvailable": 3, "updatedNumberScheduled": updated,
+                   "observedGeneration": generation},
+    }
+
+
+def test_ondelete_daemonset_outdated_until_every_pod_is_replaced() -> None:
+    lab = Lab()
+    lab.batch(T0, ("added", _daemonset("OnDelete", "agent:1", generation=1, updated=3)))
+    (raised,) = lab.batch(T0 + 10, ("modified", _daemonset("OnDelete", "agent:2",
+                                                           generation=2, updated=0)))
+    assert (raised.kind, raised.uid, raised.open) == (DAEMONSET_OUTDATED, "ds-uid", True)
+    assert "updateStrategy is OnDelete" in raised.message
+    assert lab.batch(T0 + 20, ("modified", _daemonset("OnDelete", "agent:2", generation=2,
+                                                      updated=2))) == []
+    (closed,) = lab.batch(T0 + 40, ("modified", _daemonset("OnDelete", "agent:2",
+                                                           generation=2, updated=3)))
+    assert (closed.open, closed.window_s, closed.revision) == (False, 30.0, 1)
+    assert closed.message.endswith("all its pods run the new template after 30.0s")
+
+
+def test_rolling_update_daemonsets_are_not_outdated() -> None:
+    lab = Lab()
+    lab.batch(T0, ("added", _daemonset("RollingUpdate", "agent:1", generation=1, updated=3)))
+    assert lab.batch(T0 + 10, ("modified", _daemonset("RollingUpdate", "agent:2",
+                                                      generation=2, updated=0))) == []
+
+
+def test_switching_to_rolling_update_ends_the_outdated_wait() -> None:
+    lab = Lab()
+    lab.batch(T0, ("added", _daemonset("OnDelete", "agent:1", generation=1, updated=3)))
+    lab.batch(T0 + 10, ("modified", _daemonset("OnDelete", "agent:2", generation=2, updated=0)))
+    (closed,) = lab.batch(T0 + 15, ("modified", _daemonset("RollingUpdate", "agent:2",
+                                                           generation=3, updated=0)))
+    assert (closed.kind, closed.open, closed.window_s) == (DAEMONSET_OUTDATED, False, 5.0)
+    assert "updateStrategy is RollingUpdate now" in closed.message
+
+
+def _pod_on(name: str, node_name: str, lab: Lab, **kw: Any) -> PodSim:
+    pod = PodSim(name, **kw)
+    lab.batch(T0, ("added", pod.obj()))
+    lab.batch(T0 + 1, ("modified", pod.schedule(node_name, T0 + 1)))
+    lab.batch(T0 + 2, ("modified", pod.start(T0 + 2)))
+    return pod
+
+
+def test_node_not_ready_with_pods_until_they_are_evicted() -> None:
+    lab = Lab()
+    lab.batch(T0, ("added", node("n1")))
+    web = _pod_on("web-1", "n1", lab)
+    _pod_on("agent-1", "n1", lab, owner=owner_ref("DaemonSet", "agent", "ds-uid"))
+    _pod_on("elsewhere", "n2", lab)
+    (raised,) = lab.batch(T0 + 50, ("modified", node("n1", ready="Unknown",
+                                                     reason="NodeStatusUnknown", t=T0 + 50)))
+    assert (raised.kind, raised.name, raised.namespace, raised.open) == (
+        NODE_NOT_READY, "n1", "", True)
+    # The DaemonSet pod tolerates a not-ready node for ever; the other node's pod is fine.
+    assert raised.details["pods"] == ["default/web-1"]
+    assert "is not Ready (Ready=Unknown, NodeStatusUnknown)" in raised.message
+    assert "tolerationSeconds" in raised.message
+    web.phase = "Failed"
+    lab.batch(T0 + 350, ("modified", web.delete(T0 + 350, grace=0)))
+    (closed,) = lab.batch(T0 + 351, ("deleted", web.obj()))
+    assert (closed.open, closed.window_s) == (False, 301.0)
+    assert "all its pods are gone (evicted) after" in closed.message
+
+
+def test_node_ready_again_closes_it_and_a_podless_node_raises_nothing() -> None:
+    lab = Lab()
+    lab.batch(T0, ("added", node("n1")), ("added", node("n2")))
+    _pod_on("web-1", "n1", lab)
+    (raised,) = lab.batch(T0 + 50, ("modified", node("n1", ready="False", reason="KubeletDown",
+                                                     t=T0 + 50)),
+                          ("modified", node("n2", ready="Unknown", t=T0 + 50)))
+    assert raised.name == "n1"  # n2 has no pods to strand
+    (closed,) = lab.batch(T0 + 80, ("modified", node("n1", t=T0 + 80)))
+    assert (closed.open, closed.window_s) == (False, 30.0)
+    assert closed.message.endswith("Ready again after 30.0s")

@@ -45,6 +45,19 @@ def hazard(kind: str) -> Check:
     return check
 
 
+def hazard_closed(kind: str) -> Check:
+    """Raised, and measured to its end (no longer open) by the end of the scenario."""
+
+    def check(o: Observed) -> str | None:
+        found = [h for h in o.hazards if h.kind == kind]
+        if not found:
+            return f"kwatch raised no {kind} hazard"
+        still = [h.name for h in found if h.open]
+        return f"{kind} still open for {', '.join(still)}" if still else None
+
+    return check
+
+
 def no_hazard(kind: str) -> Check:
     def check(o: Observed) -> str | None:
         found = [h.name for h in o.hazards if h.kind == kind]

@@ -8,10 +8,12 @@ the node from the load balancer first, confirm no traffic, then delete the pod b
 
 from __future__ import annotations
 
+from kwatch.core.hazards import DAEMONSET_OUTDATED
 from kwatch.core.kinds import DAEMONSET, POD
 from kwatch.demo.scenarios import _daemonsets as ds
 from kwatch.demo.scenarios import _kubectl as k
 from kwatch.demo.scenarios import _manifests as m
+from kwatch.demo.scenarios._checks import hazard_closed
 from kwatch.demo.scenarios.base import Act, Expect, Observed, Scenario, ScenarioContext
 
 WAIT_AFTER_UPDATE = 15.0
@@ -96,5 +98,7 @@ SCENARIO = Scenario(
                untouched_after_update),
         Expect("deleting one pod updated exactly that node", only_deleted_node_updated),
         Expect("after deleting each pod, every node runs the new revision", all_updated),
+        Expect("kwatch flagged the DaemonSet as outdated until its last pod was replaced",
+               hazard_closed(DAEMONSET_OUTDATED)),
     ),
 )

@@ -13,12 +13,19 @@ out-of-service).
 from __future__ import annotations
 
 from kwatch.core.events import JSON
-from kwatch.core.hazards import STUCK_TERMINATING
+from kwatch.core.hazards import NODE_NOT_READY, STUCK_TERMINATING
 from kwatch.core.kinds import NODE, POD
 from kwatch.core.steps import StepName
 from kwatch.demo.scenarios import _kubectl as k
 from kwatch.demo.scenarios import _manifests as m
-from kwatch.demo.scenarios._checks import all_of, hazard, served, steps_at_least, timeouts
+from kwatch.demo.scenarios._checks import (
+    all_of,
+    hazard,
+    hazard_closed,
+    served,
+    steps_at_least,
+    timeouts,
+)
 from kwatch.demo.scenarios.base import Act, Expect, Observed, Scenario, ScenarioContext
 
 APP = "web"
@@ -175,6 +182,8 @@ SCENARIO = Scenario(
         Expect("kwatch saw the node go NotReady and the eviction",
                steps_at_least({StepName.NODE_NOT_READY: 1, StepName.POD_EVICTED: 1})),
         Expect("kwatch flagged the evicted pod as stuck terminating", hazard(STUCK_TERMINATING)),
+        Expect("kwatch flagged the NotReady node with a pod stranded on it, until it was gone",
+               hazard_closed(NODE_NOT_READY)),
         Expect(f"the Deployment ended with {REPLICAS} pods, none on {DEAD_NODE}",
                replaced_elsewhere),
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scenario_play import assert_as_expected, play
 
-from kwatch.core.hazards import STUCK_TERMINATING
+from kwatch.core.hazards import NODE_NOT_READY, STUCK_TERMINATING
 from kwatch.core.steps import StepName
 from kwatch.demo.scenarios.node_failure import DEAD_NODE, TOLERATION_SECONDS
 
@@ -30,6 +30,13 @@ async def test_node_failure_evicts_after_the_toleration() -> None:
                  and s.name in victims]
     assert deletions and deletions[0].actor == "taint-eviction-controller"
     assert any(h.kind == STUCK_TERMINATING and h.name in victims for h in r.hazards)
+    # The node's own hazard names the stranded pods and lasts from NotReady until the
+    # last of them is gone (podgc, after out-of-service) or the node is Ready again.
+    [stranded] = [h for h in r.hazards if h.kind == NODE_NOT_READY]
+    assert stranded.name == DEAD_NODE and not stranded.open
+    assert {p.split("/")[1] for p in stranded.details["pods"]} == victims
+    assert stranded.t == not_ready[0].t and stranded.window_s is not None
+    assert stranded.window_s >= TOLERATION_SECONDS - 5
     assert DEAD_NODE not in r.facts["end_nodes"] and len(r.facts["end_nodes"]) == 3
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from scenario_play import assert_as_expected, play
 
+from kwatch.core.hazards import DAEMONSET_OUTDATED
 from kwatch.core.steps import StepName
 
 
@@ -20,7 +21,13 @@ async def test_ondelete_leaves_pods_outdated_until_each_is_deleted() -> None:
     # Every deletion came from the user, none from the daemonset controller.
     deleters = {s.actor for s in r.steps if s.step == StepName.DELETION_REQUESTED}
     assert deleters and "daemonset-controller" not in deleters
-
+    # Outdated from the template change until the rollout completed with the last pod.
+    [outdated] = [h for h in r.hazards if h.kind == DAEMONSET_OUTDATED]
+    [updated] = [s for s in r.steps if s.step == StepName.DAEMONSET_UPDATED]
+    [complete] = [s for s in r.steps if s.step == StepName.DAEMONSET_ROLLOUT_COMPLETE
+                  and s.t > updated.t]
+    assert (outdated.t, outdated.open) == (updated.t, False)
+    assert outdated.window_s == round(complete.t - updated.t, 3)
 
 async def test_rollingupdate_replaces_every_pod_itself() -> None:
     r = await play("daemonset-rollingupdate")
@@ -36,3 +43,4 @@ async def test_rollingupdate_replaces_every_pod_itself() -> None:
     seq = [x for x in seq if x is not None]
     assert seq.count("delete") == 3 and seq.count("ready") == 3
     assert seq == ["delete", "ready"] * 3
+    assert not [h for h in r.hazards if h.kind == DAEMONSET_OUTDATED]
