@@ -50,7 +50,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kwatch.core.rows import PodRow
+from kwatch.core.rows import DaemonSetRow, NodeRow, PodRow
 from kwatch.core.steps import Step, StepName
 from kwatch.core.store import LaneMark, Store
 from kwatch.core.timefmt import format_duration
@@ -191,7 +191,9 @@ class HazardTracker:
             elif name == StepName.DAEMONSET_DELETED:
                 self._close_outdated(s, "the DaemonSet was deleted")
             elif name == StepName.NODE_NOT_READY:
-                self._on_node_not_ready(s, store)
+                self._node_not_ready(s.uid, s.name, s.t, s.details, store)
+            elif name == StepName.SYNCED:
+                self._on_synced(s, store)
             elif name == StepName.NODE_READY:
                 self._close_node(s.uid, s.t, "Ready again")
             elif name == StepName.NODE_REMOVED:
@@ -443,24 +445,23 @@ class HazardTracker:
             return
         if not _TEMPLATE_CHANGES.intersection(s.details.get("changed") or ()):
             return
-        key = f"{DAEMONSET_OUTDATED}:{s.uid}"
-        current = self._hazards.get(key)
+        self._outdated(s.t, s.namespace, s.name, s.uid,
+                       f"has a new pod template (generation {s.details.get('generation')})",
+                       {"generation": s.details.get("generation"),
+                        "images": s.details.get("images")})
+
+    def _outdated(self, t: float, namespace: str, name: str, uid: str, what: str,
+                  details: dict[str, Any]) -> None:
+        current = self._hazards.get(f"{DAEMONSET_OUTDATED}:{uid}")
         if current is not None and current.open:
             return  # another template change while still outdated: the same wait
         hazard = Hazard(
-            DAEMONSET_OUTDATED, s.t, s.namespace, s.name, s.uid,
-            f"daemonset {s.namespace}/{s.name} has a new pod template (generation "
-            f"{s.details.get('generation')}), but its updateStrategy is OnDelete: each pod "
-            "keeps the old template until someone deletes it",
-            open=True,
-            details={"generation": s.details.get("generation"),
-                     "images": s.details.get("images")},
+            DAEMONSET_OUTDATED, t, namespace, name, uid,
+            f"daemonset {namespace}/{name} {what}, but its updateStrategy is OnDelete: "
+            "each pod keeps the old template until someone deletes it",
+            open=True, details=details,
         )  # fmt: skip
-        if current is None:
-            self._raise(hazard)
-        else:
-            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open",
-                                                                      "details")})
+        self._raise_or_reopen(current, hazard)
 
     def _close_outdated(self, s: Step, why: str) -> None:
         hazard = self._hazards.get(f"{DAEMONSET_OUTDATED}:{s.uid}")
@@ -472,39 +473,59 @@ class HazardTracker:
 
     # ------------------------------------------------------------------ nodes
 
-    def _on_node_not_ready(self, s: Step, store: Store) -> None:
-        key = f"{NODE_NOT_READY}:{s.uid}"
-        current = self._hazards.get(key)
+    def _node_not_ready(self, uid: str, name: str, t: float, details: Mapping[str, Any],
+                        store: Store, *, already: bool = False) -> None:
+        current = self._hazards.get(f"{NODE_NOT_READY}:{uid}")
         if current is not None and current.open:
             return  # False → Unknown: still the same outage
         pods = sorted(
-            (p for p in store.pods_on_node(s.name)
+            (p for p in store.pods_on_node(name)
              if p.phase not in ("Succeeded", "Failed")
              and not (p.owner is not None and p.owner.kind == "DaemonSet")),
             key=lambda p: (p.namespace, p.name),
         )  # fmt: skip
         if not pods:
             return
-        self._stranded[s.uid] = {p.uid for p in pods}
+        self._stranded[uid] = {p.uid for p in pods}
         for p in pods:
-            self._stranded_on[p.uid] = s.uid
+            self._stranded_on[p.uid] = uid
         names = [f"{p.namespace}/{p.name}" for p in pods]
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         hazard = Hazard(
-            NODE_NOT_READY, s.t, "", s.name, s.uid,
-            f"node {s.name} is not Ready (Ready={s.details.get('status', '?')}, "
-            f"{s.details.get('reason') or 'no reason'}) with {len(pods)} pod(s) on it "
+            NODE_NOT_READY, t, "", name, uid,
+            f"node {name} {'was already' if already else 'is'} not Ready "
+            f"(Ready={details.get('status', '?')}, {details.get('reason') or 'no reason'}) "
+            f"{'when kwatch started ' if already else ''}with {len(pods)} pod(s) on it "
             f"({shown}): they stay there, not ready, until evicted after their "
             "tolerationSeconds (300s unless set), and only then are replacements created",
             open=True,
-            details={"pods": names, "status": s.details.get("status"),
-                     "reason": s.details.get("reason")},
+            details={"pods": names, "status": details.get("status"),
+                     "reason": details.get("reason"), "already": already},
         )  # fmt: skip
-        if current is None:
-            self._raise(hazard)
-        else:  # a new outage of the same node
-            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open",
-                                                                      "details")})
+        self._raise_or_reopen(current, hazard)
+
+    def _on_synced(self, s: Step, store: Store) -> None:
+        """What was already wrong before kwatch started: its first list shows it, but
+        makes no steps. The window then counts from kwatch's start (at least that)."""
+        if s.kind == "DaemonSet":
+            for ds in list(store.rows("DaemonSet").values()):
+                if (isinstance(ds, DaemonSetRow) and ds.update_strategy == "OnDelete"
+                        and (not s.namespace or ds.namespace == s.namespace)
+                        and ds.observed_generation >= ds.generation
+                        and ds.updated < ds.desired):
+                    self._outdated(
+                        s.t, ds.namespace, ds.name, ds.uid,
+                        f"already had {ds.desired - ds.updated} of {ds.desired} pods on an "
+                        "older template when kwatch started",
+                        {"generation": ds.generation, "images": list(ds.images),
+                         "already": True})
+        elif s.kind in ("Node", "Pod"):  # both are needed, and either may list first
+            for node in list(store.rows("Node").values()):
+                if isinstance(node, NodeRow) and node.ready in ("False", "Unknown"):
+                    self._node_not_ready(
+                        node.uid, node.name, s.t,
+                        {"status": node.ready, "reason": node.ready_reason}, store,
+                        already=True)
 
     def _on_left_node(self, s: Step) -> None:
         node_uid = self._stranded_on.pop(s.uid, None)
@@ -528,6 +549,13 @@ class HazardTracker:
                      message=f"{hazard.message}; {why} after {format_duration(window)}")
 
     # ------------------------------------------------------------------ bookkeeping
+
+    def _raise_or_reopen(self, current: Hazard | None, hazard: Hazard) -> None:
+        if current is None:
+            self._raise(hazard)
+        else:  # wrong again after having been closed: the same hazard, reopened
+            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open",
+                                                                      "details")})
 
     def _raise(self, hazard: Hazard) -> None:
         self._hazards[hazard.key] = hazard

@@ -362,3 +362,29 @@ def test_node_ready_again_closes_it_and_a_podless_node_raises_nothing() -> None:
     (closed,) = lab.batch(T0 + 80, ("modified", node("n1", t=T0 + 80)))
     assert (closed.open, closed.window_s) == (False, 30.0)
     assert closed.message.endswith("Ready again after 30.0s")
+
+
+def test_already_wrong_when_kwatch_started_shows_from_the_first_list() -> None:
+    # No steps come from a first list, so these are found when the views are synced;
+    # Nodes and Pods may finish listing in either order.
+    c, p = Cluster(), Pipeline()
+    emitted: list[Hazard] = []
+    p.on_hazards(emitted.extend)
+    pod = PodSim("web-1")
+    pod.schedule("n1", T0 - 100)
+    pod.start(T0 - 99)
+    p([c.added(node("n1", ready="Unknown", reason="NodeStatusUnknown")), c.listed("Node")])
+    assert emitted == []  # the pods are not listed yet
+    ds = _daemonset("OnDelete", "agent:2", generation=2, updated=1)
+    p([c.added(pod.obj()), c.listed("Pod"), c.added(ds), c.listed("DaemonSet")])
+    by_kind = {h.kind: h for h in emitted}
+    stranded, outdated = by_kind[NODE_NOT_READY], by_kind[DAEMONSET_OUTDATED]
+    assert stranded.open and stranded.details["already"] is True
+    assert "was already not Ready (Ready=Unknown, NodeStatusUnknown) when kwatch started" in (
+        stranded.message)
+    assert outdated.open and "already had 2 of 3 pods on an older template" in outdated.message
+    c.at(T0 + 60)
+    p([c.modified(node("n1", t=T0 + 60)),
+       c.modified(_daemonset("OnDelete", "agent:2", generation=2, updated=3))])
+    closed = {h.kind: h for h in emitted[2:]}
+    assert not closed[NODE_NOT_READY].open and not closed[DAEMONSET_OUTDATED].open
