@@ -20,8 +20,9 @@ echo "== real control plane (kube-apiserver, kube-controller-manager, kube-sched
 bash scripts/build-controlplane.sh
 KWATCH_KUBECTL="$(bash scripts/build-controlplane.sh --print-bin-dir)/kubectl"
 export KWATCH_KUBECTL
-echo "== protobuf schema of the demo API server matches Kubernetes' .proto files"
+echo "== the demo API server's protobuf and OpenAPI schemas match Kubernetes v1.36.1"
 "$PY" scripts/gen_protobuf_schema.py --check
+"$PY" scripts/gen_openapi_schemas.py --check
 
 echo "== pytest"
 "$PY" -m pytest -q "$@"

@@ -10,9 +10,8 @@ subprocess, and check what it prints and what it changed.
 The demo runs at speed 1 (``--serve`` without a scenario): kubectl computes ages from
 the wall clock, so a faster simulated clock would show every age as "<invalid>".
 
-Commands a real cluster accepts but the demo's API server does not are xfail(strict)
-with the exact request and response, so they turn red as soon as they work (then drop
-the marker): see UNSUPPORTED.
+Imperative ``kubectl create <type>`` sends protobuf, and ``kubectl explain`` reads the
+OpenAPI schemas: both are covered too.
 """
 
 from __future__ import annotations
@@ -38,18 +37,6 @@ pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 ROLLOUT = "90s"  # kubectl rollout status / wait budget on a busy machine
-
-#: What kubectl does that the demo API server refuses (request → response), kept
-#: exact so the owner can fix it.
-UNSUPPORTED = {
-    "openapi-schemas": (
-        "kubectl explain reads GET /openapi/v3/apis/apps/v1: the demo serves its paths "
-        "but an empty components.schemas, so kubectl fails with 'GVK map[group:apps "
-        "kind:Deployment version:v1] not found in OpenAPI schema' (it needs the "
-        "io.k8s.api.apps.v1.Deployment schema with x-kubernetes-group-version-kind)."
-    ),
-}
-
 
 def _kubectl_binary() -> Path:
     env = os.environ.get("KWATCH_KUBECTL")
@@ -382,9 +369,12 @@ def test_imperative_create_sends_protobuf(kubectl: Kubectl) -> None:
     kubectl("delete", "namespace", ns, "--wait=false")
 
 
-# -- what the demo does not support (yet) ----------------------------------------------------
-
-
-@pytest.mark.xfail(strict=True, reason=UNSUPPORTED["openapi-schemas"])
-def test_explain(kubectl: Kubectl) -> None:
-    assert "replicas" in kubectl("explain", "deployment.spec.replicas")
+def test_explain_reads_the_kubernetes_schemas(kubectl: Kubectl) -> None:
+    out = kubectl("explain", "deployment.spec.replicas")
+    assert "FIELD: replicas <integer>" in out and "Defaults to 1." in out
+    out = kubectl("explain", "endpointslice.endpoints.conditions")
+    assert "GROUP:      discovery.k8s.io" in out
+    for field in ("ready\t<boolean>", "serving\t<boolean>", "terminating\t<boolean>"):
+        assert field in out
+    out = kubectl("explain", "pods.spec.containers.lifecycle.preStop", "--recursive")
+    assert "sleep\t<SleepAction>" in out and "exec\t<ExecAction>" in out

@@ -1,15 +1,18 @@
-"""A minimal OpenAPI v3 description: operations only, no schemas.
+"""The OpenAPI v3 description: the demo's operations, and Kubernetes' own schemas.
 
-kubectl create/apply first checks, in /openapi/v3, whether the server validates fields
+kubectl create/apply first check, in /openapi/v3, whether the server validates fields
 itself (a `fieldValidation` query parameter on the kind's PATCH operation). Saying yes
-lets kubectl skip client-side schema validation, so the demo needs no schemas. Apply
-then computes its patches from kubectl's compiled-in types, as it does when a server
-publishes no schema.
+lets kubectl skip client-side schema validation. The schemas (`components.schemas`)
+are what kube-apiserver v1.36.1 publishes for the same group-versions, recorded by
+scripts/gen_openapi_schemas.py: `kubectl explain` reads them.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -19,6 +22,21 @@ from kwatch.demo.api.registry import Registry, ResourceDef
 JSON = dict[str, Any]
 
 _WRITE_PARAMS = ("dryRun", "fieldManager", "fieldValidation")
+
+
+@cache
+def _recorded() -> JSON:
+    data = resources.files("kwatch.demo.api").joinpath("openapi_schemas.json.gz").read_bytes()
+    doc: JSON = orjson.loads(gzip.decompress(data))
+    return doc
+
+
+@cache
+def schemas(gv_path: str) -> JSON:
+    """The component schemas kube-apiserver publishes for one group-version path."""
+    recorded = _recorded()
+    pool = recorded["schemas"]
+    return {name: pool[key] for name, key in recorded["published"].get(gv_path, {}).items()}
 
 
 def _gv_path(group: str, version: str) -> str:
@@ -63,9 +81,9 @@ def group_version_doc(registry: Registry, group: str, version: str) -> JSON | No
         }
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.35.0-kwatch"},
+        "info": {"title": "Kubernetes", "version": "v1.36.1-kwatch"},
         "paths": doc_paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas(_gv_path(group, version))},
     }
 
 
