@@ -22,6 +22,10 @@ Kinds:
   window is the time from the container start to the endpoint being ready.
 * grace-shorter-than-prestop: the preStop sleep is not shorter than the deletion grace
   period, so SIGKILL arrives before the app ever gets SIGTERM and drains.
+* killed-at-grace-period: a container of a pod being deleted did not exit within the
+  grace period and was SIGKILLed (exit 137, not an OOM kill): whatever it was still
+  doing, in-flight requests included, was cut off. The window is the time from the
+  delete request to the kill.
 * stuck-terminating: a pod still exists `stuck_slack_s` after its grace period ended
   (finalizers, a dead node, a kubelet that cannot kill it). Found by `check_timeouts`,
   which the pipeline calls with each batch's time.
@@ -58,6 +62,7 @@ from kwatch.core.timefmt import format_duration
 SERVING_WHILE_DYING = "serving-while-dying"
 READY_WITHOUT_PROBE = "ready-without-probe"
 GRACE_SHORTER_THAN_PRESTOP = "grace-shorter-than-prestop"
+KILLED_AT_GRACE_PERIOD = "killed-at-grace-period"
 STUCK_TERMINATING = "stuck-terminating"
 ROLLOUT_STUCK = "rollout-stuck"
 DAEMONSET_OUTDATED = "daemonset-outdated"
@@ -116,6 +121,7 @@ class _Dying:
     """A pod between its delete request and its disappearance."""
 
     t0: float
+    grace_s: float
     deadline: float  # end of grace period + slack: past it, the pod is stuck
     namespace: str
     name: str
@@ -177,6 +183,8 @@ class HazardTracker:
                 dying = self._dying.get(s.uid)
                 if dying is not None and dying.exited_at is None:
                     dying.exited_at = s.t
+                if dying is not None:
+                    self._check_killed(s, dying)
             elif name == StepName.POD_GONE:
                 self._on_gone(s)
                 self._on_left_node(s)
@@ -305,7 +313,7 @@ class HazardTracker:
         grace = d.get("grace_s")
         grace_s = float(grace) if isinstance(grace, int | float) else 30.0
         prestop_s = float(d.get("prestop_s") or 0.0)
-        dying = _Dying(s.t, s.t + grace_s + self.stuck_slack_s, s.namespace, s.name)
+        dying = _Dying(s.t, grace_s, s.t + grace_s + self.stuck_slack_s, s.namespace, s.name)
         if len(self._dying) >= self.max_tracked:
             del self._dying[next(iter(self._dying))]
         self._dying[s.uid] = dying
@@ -341,6 +349,26 @@ class HazardTracker:
                     details={"prestop_s": prestop_s, "grace_s": grace_s},
                 )
             )  # fmt: skip
+
+    def _check_killed(self, s: Step, dying: _Dying) -> None:
+        d = s.details
+        if d.get("exit_code") != 137 or d.get("reason") == "OOMKilled":
+            return
+        if f"{KILLED_AT_GRACE_PERIOD}:{s.uid}" in self._hazards:
+            return  # once per pod: its first container killed tells the story
+        after = d.get("after_deletion_s")
+        window = float(after) if isinstance(after, int | float) else round(s.t - dying.t0, 3)
+        self._raise(
+            Hazard(
+                KILLED_AT_GRACE_PERIOD, s.t, s.namespace, s.name, s.uid,
+                f"{s.namespace}/{s.name}: container {d.get('container')} did not exit "
+                f"within its {dying.grace_s:g}s grace period and was SIGKILLed (exit 137) "
+                f"{format_duration(window)} after the delete request: what it was still "
+                "doing, in-flight requests included, was cut off",
+                window_s=window,
+                details={"container": d.get("container"), "grace_s": dying.grace_s},
+            )
+        )  # fmt: skip
 
     def _on_gone(self, s: Step) -> None:
         self._eps.pop(s.uid, None)

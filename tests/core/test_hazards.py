@@ -7,6 +7,7 @@ from typing import Any
 from kwatch.core.hazards import (
     DAEMONSET_OUTDATED,
     GRACE_SHORTER_THAN_PRESTOP,
+    KILLED_AT_GRACE_PERIOD,
     NODE_NOT_READY,
     READY_WITHOUT_PROBE,
     ROLLOUT_STUCK,
@@ -388,3 +389,24 @@ def test_already_wrong_when_kwatch_started_shows_from_the_first_list() -> None:
        c.modified(_daemonset("OnDelete", "agent:2", generation=2, updated=3))])
     closed = {h.kind: h for h in emitted[2:]}
     assert not closed[NODE_NOT_READY].open and not closed[DAEMONSET_OUTDATED].open
+
+
+def test_killed_at_the_end_of_the_grace_period() -> None:
+    lab = Lab()
+    pod = _serving_pod(lab, prestop={"sleep": {"seconds": 5}}, grace=10)
+    lab.batch(T0 + 20, ("modified", pod.delete(T0 + 20)))
+    (killed,) = lab.batch(T0 + 30, ("modified", pod.terminate(T0 + 30, 137, "Error")))
+    assert (killed.kind, killed.uid, killed.window_s) == (KILLED_AT_GRACE_PERIOD, pod.uid, 10.0)
+    assert "did not exit within its 10s grace period and was SIGKILLed (exit 137)" in (
+        killed.message)
+
+
+def test_a_clean_exit_or_an_oom_kill_is_not_a_grace_period_kill() -> None:
+    for code, reason, deleted in ((0, "Completed", True), (137, "OOMKilled", True),
+                                  (137, "Error", False)):
+        lab = Lab()
+        pod = _serving_pod(lab, prestop={"sleep": {"seconds": 5}})
+        if deleted:
+            lab.batch(T0 + 20, ("modified", pod.delete(T0 + 20)))
+        lab.batch(T0 + 25, ("modified", pod.terminate(T0 + 25, code, reason)))
+        assert not lab.current(KILLED_AT_GRACE_PERIOD), (code, reason, deleted)

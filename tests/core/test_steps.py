@@ -265,23 +265,6 @@ def test_deletion_by_user_vs_controller() -> None:
     assert step.actor == "replicaset-controller"  # a scale-down
 
 
-def test_deletion_actor_from_successful_delete_event() -> None:
-    s = Story()
-    rs, pods = _rs_with_pods(s, replicas=2, count=2)
-    s.added(
-        T0 + 1,
-        k8s_event(
-            "rs.1",
-            regarding=rs,
-            reason="SuccessfulDelete",
-            note=f"Deleted pod: {pods[1].name}",
-            controller="replicaset-controller",
-        ),
-    )
-    (step,) = s.modified(T0 + 1, pods[1].delete(T0 + 1))
-    assert step.actor == "replicaset-controller"
-
-
 def test_deletion_by_taint_manager_and_garbage_collector() -> None:
     s = Story()
     rs, pods = _rs_with_pods(s, replicas=2, count=2)
