@@ -68,6 +68,7 @@ BATCH: tuple[str, ...] = (
     "startup-with-probe",
     "shutdown-without-prestop",
     "shutdown-with-prestop",
+    "shutdown-grace-too-short",
     "statefulset-ordering",
     "daemonset-ondelete",
     "daemonset-rollingupdate",

@@ -32,9 +32,10 @@ GRACE_SECONDS = 30
 SPEED = 1.0  # real time: the races last a couple of seconds, slow enough to follow
 
 
-async def setup(ctx: ScenarioContext, prestop: int | None) -> None:
+async def setup(ctx: ScenarioContext, prestop: int | None, *, shutdown: float = 1,
+                grace: int = GRACE_SECONDS) -> None:
     await k.create(ctx, m.service(APP))
-    template = m.pod_template(APP, startup=3, shutdown=1, grace=GRACE_SECONDS, prestop=prestop)
+    template = m.pod_template(APP, startup=3, shutdown=shutdown, grace=grace, prestop=prestop)
     await k.create(ctx, m.deployment(APP, REPLICAS, template))
     await k.wait_rollout(ctx, APP)
     await ctx.cluster.traffic.start(ctx.namespace, APP)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from scenario_play import assert_as_expected, play
 
-from kwatch.core.hazards import READY_WITHOUT_PROBE, SERVING_WHILE_DYING
+from kwatch.core.hazards import KILLED_AT_GRACE_PERIOD, READY_WITHOUT_PROBE, SERVING_WHILE_DYING
+from kwatch.demo.scenarios.shutdown_grace_too_short import GRACE_SECONDS
 
 
 @pytest.mark.slow
@@ -39,6 +40,19 @@ async def test_shutdown_with_prestop_loses_nothing() -> None:
     # Pods really were deleted and replaced meanwhile (the delete + the rollout restart).
     assert len([s for s in r.steps if s.step == "DeletionRequested"]) >= 4
     assert len([s for s in r.steps if s.step == "PodGone"]) >= 4
+
+
+@pytest.mark.slow
+async def test_shutdown_grace_too_short_kills_the_draining_app() -> None:
+    r = await play("shutdown-grace-too-short")
+    assert_as_expected(r)
+    assert r.traffic.ok > 200 and r.traffic.refused == 0 and r.traffic.timeout == 0
+    victim = r.facts["deleted_pod"]
+    [killed] = [h for h in r.hazards if h.kind == KILLED_AT_GRACE_PERIOD]
+    assert killed.name == victim and killed.details["grace_s"] == GRACE_SECONDS
+    assert killed.window_s is not None and abs(killed.window_s - GRACE_SECONDS) <= 1.5
+    [gone] = [s for s in r.steps if s.step == "PodGone" and s.name == victim]
+    assert gone.details["exit_codes"] == {"app": 137}
 
 
 async def test_startup_without_probe_refuses_and_flags_ready_without_probe() -> None:

@@ -6,7 +6,8 @@ from kwatch.demo.scenarios import SCENARIOS, names
 
 EXPECTED = [
     "create-deployment", "rolling-update", "startup-without-probe", "startup-with-probe",
-    "shutdown-without-prestop", "shutdown-with-prestop", "statefulset-ordering",
+    "shutdown-without-prestop", "shutdown-with-prestop", "shutdown-grace-too-short",
+    "statefulset-ordering",
     "daemonset-ondelete", "daemonset-rollingupdate", "node-failure", "controller-failover",
     "in-place-resize",
 ]
