@@ -40,6 +40,10 @@ Kinds:
   then are replacements created. Closed when the node is Ready again, is removed, or
   the last of those pods is gone.
 
+A first list makes no steps, so a NotReady node with pods or an outdated OnDelete
+DaemonSet that predates kwatch is found when its views are synced; its window then
+counts from kwatch's start.
+
 The endpoint state a deletion is judged against is the tracker's own, built from the
 endpoint steps in order. For pods whose endpoints predate the tracker (they came with
 the initial list), it is seeded from the store, rewound past any endpoint step of the
@@ -564,7 +568,7 @@ class HazardTracker:
             return
         left.discard(s.uid)
         if not left:
-            self._close_node(node_uid, s.t, "all its pods are gone (evicted)")
+            self._close_node(node_uid, s.t, "all its pods are gone")
 
     def _close_node(self, node_uid: str, t: float, why: str) -> None:
         for pod_uid in self._stranded.pop(node_uid, set()):
@@ -582,8 +586,8 @@ class HazardTracker:
         if current is None:
             self._raise(hazard)
         else:  # wrong again after having been closed: the same hazard, reopened
-            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open",
-                                                                      "details")})
+            self._update(current, **{k: getattr(hazard, k) for k in (
+                "t", "message", "open", "window_s", "details")})
 
     def _raise(self, hazard: Hazard) -> None:
         self._hazards[hazard.key] = hazard
