@@ -275,7 +275,7 @@ class KwatchApp(App[int]):
         if uid and self.ownership.select_key(uid):
             self.ownership.focus()
         elif uid:
-            self.notify("That object is not in the tree (deleted, filtered out, or a node).")
+            self.notify("That object is not in the tree (deleted, or filtered out).")
 
     def _selected_row(self, *, from_focus: bool = True) -> Row | None:
         """The object an action or the detail pane is about: the focused list's line

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kwatch.core.hazards import Hazard
+from kwatch.core.rows import PodRow
 from kwatch.core.steps import Step
 from kwatch.core.store import Change, Store
 from kwatch.session import Session
@@ -123,13 +124,15 @@ class ViewState:
                 old, new = change.old, change.new
                 if old is None or new is None or old.owner != new.owner:
                     dirty |= _POD_MOVED if kind == "Pod" else _WORKLOAD_MOVED
+                elif isinstance(new, PodRow) and getattr(old, "node_name", "") != new.node_name:
+                    dirty |= _POD_MOVED  # scheduled: its node's pod count changes
                 else:
                     changed.add(new.uid)
             elif kind in ("EndpointSlice", "Service"):
                 dirty |= _NETWORK
-            elif kind == "Lease":
-                # Renewals (every few seconds) repaint the Lease's line; only a Lease
-                # appearing or going away changes the tree's shape.
+            elif kind in ("Lease", "Node"):
+                # Renewals and heartbeats (every few seconds) repaint the object's line;
+                # only one appearing or going away changes the tree's shape.
                 if change.old is None or change.new is None:
                     dirty |= _WORKLOAD_MOVED
                 else:

@@ -137,11 +137,14 @@ def test_text_filter_keeps_ancestors_and_descendants() -> None:
 def test_namespace_and_selector_filters() -> None:
     state = _state_at("rolling", 14.5)
     state.filter = ViewFilter().with_namespace("other")
-    assert _texts(state) == []
+    texts = _texts(state)  # no workloads there; the nodes are context for any namespace
+    assert texts[0].startswith("▾ nodes  2 nodes") and len(texts) == 3
+    assert "node-1" in texts[1] and "Ready · 3 pods" in texts[1]
     state.filter = ViewFilter().with_selector("pod-template-hash=7c6b9d44f")
     texts = _texts(state)
     assert any("rs web-7c6b9d44f" in t for t in texts)
     assert not any("web-5d8f7c9b4-2xkqp" in t and "Terminating" in t for t in texts)
+    assert not any("nodes" in t for t in texts)  # a selector narrows to what it matches
     with pytest.raises(SelectorError):
         ViewFilter().with_selector("app in (")
 
@@ -371,3 +374,33 @@ def test_control_plane_group_shows_who_leads_and_the_failover() -> None:
     detail = build_detail(row, state.store, START, clock.t, [], 100)
     assert "cp-2" + uuid in detail and "transitions" in detail
     assert "cp-2" in control_plane_detail(state.store, clock.t)
+
+
+def test_nodes_group_shows_readiness_cordon_taints_and_pods() -> None:
+    from core.builders import Cluster, node
+
+    from .fixtures import FakeClock
+
+    clock = FakeClock()
+    session = new_session(clock=clock)
+    state = ViewState(session)
+    state.attach()
+    feed(session, shutdown_without_prestop(), START + 5)
+    t = START + 6
+    unreachable = [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+                   {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]
+    session.pipeline([Cluster(t).modified(node(
+        "node-2", ready="Unknown", reason="NodeStatusUnknown", t=t, taints=unreachable,
+        unschedulable=True))])
+    clock.t = t + 1
+    state.drain()
+    texts = _texts(state, width=120)
+    at = next(i for i, x in enumerate(texts) if x.startswith("▾ nodes"))
+    assert texts[at].startswith("▾ nodes  2 nodes") and at > 0  # after the workloads
+    node1, node2 = texts[at + 1], texts[at + 2]
+    on = {n: len(state.store.pods_on_node(n)) for n in ("node-1", "node-2")}
+    assert on == {"node-1": 1, "node-2": 1}
+    assert "node-1" in node1 and node1.rstrip().endswith("Ready · 1 pod")
+    assert "node-2 ⚠" in node2 and node2.rstrip().endswith("· 1 pod")  # node-not-ready
+    assert "NotReady (Unknown, NodeStatusUnknown) · cordoned · unreachable:NoExecute" in node2
+    assert "unschedulable:" not in node2  # the cordon's own taint is the cordon

@@ -5,6 +5,7 @@ pods by node (outdated ones marked); Service ▸ EndpointSlice ▸ endpoints; Re
 and pods without a (seen) controller sit directly under their namespace. Above the
 namespaces, a "control plane" group lists the leader-election Leases (kube-system):
 who leads kube-controller-manager and kube-scheduler — the holder changes on failover.
+Below them, a "nodes" group lists the Nodes: Ready or not, cordon, taints, pods on each.
 
 Why flat lines: the pane draws with the line API and only asks for visible lines, so
 the model is a plain list indexable by screen row. Big groups are cut to `limit`
@@ -25,6 +26,7 @@ from kwatch.core.rows import (
     Endpoint,
     EndpointSliceRow,
     LeaseRow,
+    NodeRow,
     PodRow,
     ReplicaSetRow,
     Row,
@@ -43,6 +45,9 @@ MORE_STEP = 200  # how many more one "show more" reveals
 NAMESPACE = "Namespace"
 CONTROL_PLANE = "ControlPlane"  # the group of leader-election Leases
 CONTROL_PLANE_KEY = "cp:leaders"
+NODES = "Nodes"  # the group of Nodes
+NODES_KEY = "nodes:all"
+NODES_OPEN_MAX = 10  # a bigger cluster's node list starts folded
 ENDPOINT = "Endpoint"
 MORE = "More"
 
@@ -69,7 +74,8 @@ class TreeLine:
     expandable: bool = False
     expanded: bool = False
     endpoint: Endpoint | None = None  # ENDPOINT lines
-    hidden: int = 0  # MORE: children not shown; NAMESPACE: pods inside; CONTROL_PLANE: leases
+    hidden: int = 0  # MORE: children not shown; NAMESPACE, Node: pods; CONTROL_PLANE: leases
+    # (and NODES: nodes)
     outdated: bool = False  # pods whose controller has a newer template
     group_key: str = ""  # MORE lines: the key of the group they extend
 
@@ -135,7 +141,7 @@ class _Node:
     endpoint: Endpoint | None = None
     outdated: bool = False
     default_expanded: bool = True
-    total: int = 0  # NAMESPACE: pods inside; CONTROL_PLANE: leases
+    total: int = 0  # NAMESPACE, Node: pods inside; CONTROL_PLANE: leases; NODES: nodes
     extra: int = 0  # children that exist but were not built (see TreeBuilder._cap)
 
 
@@ -284,14 +290,29 @@ class TreeBuilder:
         node.children = [_Node(lease.uid, lease.KIND, lease) for lease in self._cap(node, leases)]
         return node
 
+    def _nodes(self) -> _Node | None:
+        """The Nodes, whatever the namespace filter: where pods run is context for all."""
+        nodes = sorted(
+            (r for r in self.store.rows("Node").values() if isinstance(r, NodeRow)),
+            key=_name_key,
+        )
+        if not nodes:
+            return None
+        group = _Node(NODES_KEY, NODES, total=len(nodes),
+                      default_expanded=len(nodes) <= NODES_OPEN_MAX)
+        # `total` of a node line: the pods bound to it.
+        group.children = [_Node(n.uid, n.KIND, n, total=len(self.store.pods_on_node(n.name)))
+                          for n in self._cap(group, nodes)]
+        return group
+
     def build(self) -> list[TreeLine]:
+        # The control plane (two lines) first, the workloads, then the nodes: a list
+        # that grows with the cluster must not push the workloads off a small screen.
+        groups = [self._control_plane(), *self._namespaces().values(), self._nodes()]
         out: list[TreeLine] = []
-        control_plane = self._control_plane()
-        if control_plane is not None and self._keep(control_plane, False):
-            self._flatten(control_plane, 0, -1, out)
-        for node in self._namespaces().values():
-            if self._keep(node, False):
-                self._flatten(node, 0, -1, out)
+        for group in groups:
+            if group is not None and self._keep(group, False):
+                self._flatten(group, 0, -1, out)
         return out
 
     def _flatten(self, node: _Node, depth: int, parent: int, out: list[TreeLine]) -> None:

@@ -9,6 +9,7 @@ from kwatch.core.rows import (
     DeploymentRow,
     EndpointSliceRow,
     LeaseRow,
+    NodeRow,
     PodRow,
     ReplicaSetRow,
     Row,
@@ -19,7 +20,7 @@ from kwatch.ui.model.endpoints import endpoint_flags
 from kwatch.ui.model.fmt import age, count, countdown, ellipsize, plural
 from kwatch.ui.model.leases import lease_state
 from kwatch.ui.model.spans import Role, Span, fit, width_of
-from kwatch.ui.model.tree import CONTROL_PLANE, ENDPOINT, MORE, NAMESPACE, TreeLine
+from kwatch.ui.model.tree import CONTROL_PLANE, ENDPOINT, MORE, NAMESPACE, NODES, TreeLine
 
 LEASE_STALE_S = 5.0  # unrenewed this long, the holder may be gone (renewals: every 2 s)
 
@@ -183,6 +184,27 @@ def _lease_columns(lease: LeaseRow, now: float, room: int) -> list[Span]:
     return [span for span, _ in cols if span[0]]
 
 
+_NODE_TAINT_PREFIX = "node.kubernetes.io/"
+
+
+def _node_columns(node: NodeRow, pods: int) -> list[Span]:
+    """Ready or why not, then cordon and taints (what keeps pods off or evicts them),
+    then how many pods are bound to it."""
+    if node.ready == "True":
+        cols: list[Span] = [(" Ready", "ok")]
+    else:
+        why = ", ".join(x for x in (node.ready or "?", node.ready_reason) if x)
+        cols = [(f" NotReady ({why})", "bad")]
+    if node.unschedulable:
+        cols.append((" · cordoned", "warn"))
+    for t in node.taints:
+        if t.key == _NODE_TAINT_PREFIX + "unschedulable":
+            continue  # the cordon, already said
+        cols.append((f" · {t.key.removeprefix(_NODE_TAINT_PREFIX)}:{t.effect}", "warn"))
+    cols.append((f" · {plural(pods, 'pod')}", "muted"))
+    return cols
+
+
 def tree_line_spans(
     line: TreeLine,
     width: int,
@@ -207,6 +229,14 @@ def tree_line_spans(
     if line.kind == CONTROL_PLANE:
         leases = f"  {plural(line.hidden, 'leader lease')}"
         return fit([*head, ("control plane", "bold"), (leases, "muted")], [], width)
+    if line.kind == NODES:
+        return fit([*head, ("nodes", "bold"), (f"  {plural(line.hidden, 'node')}", "muted")],
+                   [], width)
+    if isinstance(row, NodeRow):
+        left = [*head, (row.name, "hazard" if hazard else "bold")]
+        if hazard:
+            left.append((" ⚠", "hazard"))
+        return fit(left, _node_columns(row, line.hidden), width)
     if isinstance(row, LeaseRow):
         # (no "lease" kind: the group line says what these are, and the name is long)
         left = [*head, (row.name, "bold")]
