@@ -644,6 +644,9 @@ class Store:
         """The object's latest Events (oldest first, at most `events_per_object`)."""
         return list(self._events.get(uid, {}).values())
 
+    def pod_count_on_node(self, name: str) -> int:
+        return len(self._node_pods.get(name, ()))
+
     def pods_on_node(self, name: str) -> list[PodRow]:
         table = self._rows.get("Pod", {})
         out = []

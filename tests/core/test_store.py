@@ -163,12 +163,14 @@ def test_uid_owner_node_indexes() -> None:
 
     store.apply([c.modified(a.schedule("n1", T0)), c.modified(b.schedule("n2", T0))])
     assert [p.name for p in store.pods_on_node("n1")] == ["web-abc-a"]
+    assert store.pod_count_on_node("n1") == 1 and store.pod_count_on_node("nowhere") == 0
     store.apply([c.modified(a.delete(T0 + 1))])
     assert store.active_children(rs_uid) == 1  # terminating pods are not active
     assert len(store.children(rs_uid)) == 2
     store.apply([c.deleted(a.obj())])
     assert [r.name for r in store.children(rs_uid)] == ["web-abc-b"]
     assert store.pods_on_node("n1") == [] and store.by_uid(a.uid) is None
+    assert store.pod_count_on_node("n1") == 0
 
     # Re-parenting (orphaned then adopted) moves the child.
     other = owner_ref("ReplicaSet", "web-xyz", "other-rs")

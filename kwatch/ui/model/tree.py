@@ -301,7 +301,8 @@ class TreeBuilder:
         group = _Node(NODES_KEY, NODES, total=len(nodes),
                       default_expanded=len(nodes) <= NODES_OPEN_MAX)
         # `total` of a node line: the pods bound to it.
-        group.children = [_Node(n.uid, n.KIND, n, total=len(self.store.pods_on_node(n.name)))
+        count = self.store.pod_count_on_node
+        group.children = [_Node(n.uid, n.KIND, n, total=count(n.name))
                           for n in self._cap(group, nodes)]
         return group
 
