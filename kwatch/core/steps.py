@@ -377,8 +377,9 @@ def _replicaset_scaling_down(pod: PodRow, rs: ReplicaSetRow, store: Store) -> bo
     * the pod's deletion can arrive before the ReplicaSet update that lowered
       `spec.replicas`, so what the owner already shows counts as well: a Deployment
       that wants fewer pods than the ReplicaSet, an old ReplicaSet of a rollout in
-      progress (the deployment controller is draining it), a status that still counts
-      more pods than the spec wants.
+      progress (the deployment controller is draining it: the Deployment's revision, or
+      a ReplicaSet of a later revision, says so), a status that still counts more pods
+      than the spec wants.
     """
     desired = rs.replicas
     if rs.status_replicas > desired:
@@ -391,6 +392,8 @@ def _replicaset_scaling_down(pod: PodRow, rs: ReplicaSetRow, store: Store) -> bo
         )
         if rolling_out and d.revision and rs.revision and rs.revision != d.revision:
             return True  # an old ReplicaSet: the rollout scales it down to 0
+        if rolling_out and _has_newer_sibling(rs, d, store):
+            return True  # the same, told by the new ReplicaSet (its watch may be ahead)
         desired = min(desired, d.replicas)
     active = store.active_children(rs.uid)  # O(1); excludes `pod` (it is terminating)
     if active != desired:
@@ -405,6 +408,18 @@ def _replicaset_scaling_down(pod: PodRow, rs: ReplicaSetRow, store: Store) -> bo
         if child.deleted is None and child.created is not None and child.created >= requested:
             newer += 1
     return active - newer >= desired
+
+
+def _has_newer_sibling(rs: ReplicaSetRow, d: DeploymentRow, store: Store) -> bool:
+    """Does the Deployment own a ReplicaSet of a later revision than `rs`?"""
+    if not rs.revision.isdigit():
+        return False
+    mine = int(rs.revision)
+    return any(
+        isinstance(other, ReplicaSetRow) and other.revision.isdigit()
+        and int(other.revision) > mine
+        for other in store.children(d.uid)
+    )  # fmt: skip
 
 
 def _status_writer(old: PodRow | None, new: PodRow) -> str:

@@ -332,6 +332,20 @@ def test_old_replicaset_pod_deleted_mid_rollout_is_the_controllers() -> None:
     (step,) = s.modified(T0 + 3, old_pods[0].delete(T0 + 3))
     assert step.actor == "replicaset-controller"
 
+    # Nor has the Deployment's revision bump (separate watches): the new ReplicaSet of a
+    # later revision says the same.
+    s = Story()
+    d = deployment(replicas=2, revision="1")
+    old = replicaset(d, "aaa", replicas=2, revision="1")
+    new = replicaset(d, "bbb", replicas=1, revision="2", image="nginx:1.26")
+    for obj in (d, old, new):
+        s.added(T0, obj)
+    old_pods = [rs_pod(old, f"p{i}") for i in range(2)]
+    for p in old_pods:
+        s.added(T0, p.obj())
+    (step,) = s.modified(T0 + 3, old_pods[0].delete(T0 + 3))
+    assert (step.actor, step.details["actor_source"]) == ("replicaset-controller", "guess")
+
     # A stuck rollout does not drain the old ReplicaSet: a delete there is a user's.
     s = Story()
     d = deployment(replicas=2, revision="2")

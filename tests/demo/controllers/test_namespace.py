@@ -60,7 +60,11 @@ async def test_the_controller_deletes_content_gracefully_then_finalizes() -> Non
         assert c.clock.now() - deleted_at >= DELETION_DELAY
         # Graceful: the pod's kubelet gets its 30 s to run preStop hooks and SIGTERM.
         assert pod["metadata"]["deletionGracePeriodSeconds"] == 30
-        assert await c.get(CONFIGMAP, "settings", NS) is None
+
+        async def configmap_gone() -> bool:
+            return await c.get(CONFIGMAP, "settings", NS) is None
+        # (Kinds are deleted one after another: the pod's turn may come first.)
+        assert await wait_for(configmap_gone, what="the ConfigMap deleted")
 
         async def content_remaining() -> JSON | None:
             ns = await c.must_get(NAMESPACE, NS)
