@@ -450,10 +450,7 @@ class HazardTracker:
             open=True,
             details={"revision": s.details.get("revision")},
         )  # fmt: skip
-        if current is None:
-            self._raise(hazard)
-        else:  # stuck again after having recovered: reopen the same hazard
-            self._update(current, **{k: getattr(hazard, k) for k in ("t", "message", "open")})
+        self._raise_or_reopen(current, hazard)  # stuck again after having recovered
 
     def _close_rollout(self, s: Step) -> None:
         hazard = self._hazards.get(f"{ROLLOUT_STUCK}:{s.uid}")

@@ -226,6 +226,10 @@ def test_rollout_stuck_opens_and_closes() -> None:
     d["status"]["conditions"][1].update(status="True", reason="NewReplicaSetAvailable")
     (closed,) = lab.batch(T0 + 660, ("modified", d))
     assert (closed.open, closed.window_s, closed.revision) == (False, 60.0, 1)
+    # Stuck again: the same hazard reopens, measured afresh.
+    d["status"]["conditions"][1].update(status="False", reason="ProgressDeadlineExceeded")
+    (again,) = lab.batch(T0 + 700, ("modified", d))
+    assert (again.key, again.open, again.window_s, again.t) == (h.key, True, None, T0 + 700)
 
 
 def test_hazard_json() -> None:
